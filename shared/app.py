@@ -1,0 +1,78 @@
+"""The common skeleton of every service's `create_app`."""
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Any, Mapping
+
+from flask import Flask, Response, g, request
+
+from shared.config import load_config
+from shared.errors import register_error_handlers
+from shared.health import amqp_check, init_health
+from shared.identity import REQUEST_ID_HEADER, current_identity, init_identity
+from shared.logs import configure_logging
+from shared.metrics import init_metrics
+from shared.mongo import connect_mongo, ping
+
+access_log = logging.getLogger("gnode.access")
+
+
+def _init_request_id(app: Flask) -> None:
+    @app.before_request
+    def _assign():
+        g.request_id = request.headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def _echo(response: Response):
+        response.headers[REQUEST_ID_HEADER] = g.get("request_id", "")
+        return response
+
+
+def _init_access_log(app: Flask) -> None:
+    @app.after_request
+    def _log(response: Response):
+        if request.path not in ("/healthz", "/readyz", "/metrics"):
+            access_log.info(
+                "%s %s %s",
+                request.method,
+                request.path,
+                response.status_code,
+                extra={
+                    "method": request.method,
+                    "path": request.path,
+                    "status": response.status_code,
+                    "duration_ms": round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 2),
+                    "user": current_identity().username,
+                },
+            )
+        return response
+
+
+def build_service_app(
+    service: str,
+    *,
+    defaults: Mapping[str, Any],
+    config: Mapping[str, Any] | None = None,
+) -> Flask:
+    """A Flask app with config, logs, errors, identity, request ids, metrics, health and MongoDB."""
+    app = Flask(service)
+    app.config.update(load_config(defaults, config))
+    app.url_map.strict_slashes = False
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    configure_logging(service, level=app.config["LOG_LEVEL"], fmt=app.config["LOG_FORMAT"])
+    register_error_handlers(app)
+    _init_request_id(app)
+    init_identity(app)
+    _init_access_log(app)
+    init_metrics(app, service)
+    db = connect_mongo(app.config, service=service)
+    app.extensions["mongo_db"] = db
+    init_health(app, service, {"mongodb": lambda: ping(db), "rabbitmq": amqp_check(app.config["AMQP_URL"])})
+    return app
+
+
+def service_db(app: Flask):
+    return app.extensions["mongo_db"]

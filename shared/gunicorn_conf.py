@@ -1,0 +1,18 @@
+"""Gunicorn settings shared by every service and the gateway; override with GUNICORN_* variables."""
+import os
+
+from shared.metrics import mark_process_dead
+
+workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "300"))
+graceful_timeout = 10
+keepalive = 5
+accesslog = None  # the apps log one structured line per request themselves
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+
+
+def child_exit(server, worker):
+    mark_process_dead(worker.pid)

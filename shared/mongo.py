@@ -1,0 +1,34 @@
+"""MongoDB connection for one service, attached in `create_app`.
+
+Each service has its own database (`<MONGO_DB_PREFIX><service>`, or `MONGO_DB`) under a
+mongoengine alias named after the service; its documents declare `meta = {"db_alias": ...}`.
+pymongo connects lazily, so building the app opens no socket.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import mongoengine
+from pymongo.database import Database
+
+
+def database_name(config: Mapping[str, Any], service: str) -> str:
+    return config.get("MONGO_DB") or f"{config['MONGO_DB_PREFIX']}{service}"
+
+
+def connect_mongo(config: Mapping[str, Any], *, service: str) -> Database:
+    mongoengine.disconnect(alias=service)
+    mongoengine.connect(
+        db=database_name(config, service),
+        host=config["MONGO_URL"],
+        alias=service,
+        tz_aware=True,
+        uuidRepresentation="standard",
+        serverSelectionTimeoutMS=int(config.get("MONGO_TIMEOUT_MS", 5000)),
+        connect=False,
+    )
+    return mongoengine.get_db(alias=service)
+
+
+def ping(db: Database) -> None:
+    db.client.admin.command("ping")
