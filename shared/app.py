@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from flask import Flask, Response, g, request
 
@@ -17,6 +18,7 @@ from shared.metrics import init_metrics
 from shared.mongo import connect_mongo, ping
 
 access_log = logging.getLogger("gnode.access")
+PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 def _init_request_id(app: Flask) -> None:
@@ -34,7 +36,7 @@ def _init_request_id(app: Flask) -> None:
 def _init_access_log(app: Flask) -> None:
     @app.after_request
     def _log(response: Response):
-        if request.path not in ("/healthz", "/readyz", "/metrics"):
+        if request.path not in PROBE_PATHS:
             access_log.info(
                 "%s %s %s",
                 request.method,
@@ -72,6 +74,21 @@ def build_service_app(
     app.extensions["mongo_db"] = db
     init_health(app, service, {"mongodb": lambda: ping(db), "rabbitmq": amqp_check(app.config["AMQP_URL"])})
     return app
+
+
+def on_first_request(app: Flask, setup: Callable[[], None]) -> None:
+    """Run `setup` (say, index creation) before the first real request, so create_app does no I/O."""
+    done = threading.Event()
+    lock = threading.Lock()
+
+    @app.before_request
+    def _setup_once():
+        if done.is_set() or request.path in PROBE_PATHS:
+            return
+        with lock:
+            if not done.is_set():
+                setup()
+                done.set()
 
 
 def service_db(app: Flask):

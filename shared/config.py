@@ -15,7 +15,7 @@ COMMON_DEFAULTS: dict[str, Any] = {
     "AMQP_URL": "amqp://guest:guest@127.0.0.1:5672/%2F",
     "EVENT_EXCHANGE": "gnode",
     # Signs the identity header the gateway forwards; services trust nothing else.
-    "INTERNAL_SECRET": "dev-internal-secret-change-me",
+    "INTERNAL_SECRET": "dev-internal-secret-not-for-production-use",
     "LOG_LEVEL": "INFO",
     "LOG_FORMAT": "json",
 }

@@ -5,6 +5,7 @@ import logging
 from typing import Any
 
 from flask import Flask
+from pymongo.errors import ConnectionFailure as PyMongoConnectionFailure
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -97,10 +98,16 @@ def register_error_handlers(app: Flask) -> None:
         body = {"message": exc.description or exc.name, "message_type": _http_exception_type(exc)}
         headers = {}
         if exc.code == 405:
-            allow = [m for m in (exc.valid_methods or []) if m != "OPTIONS"]  # type: ignore[attr-defined]
+            allow = sorted(m for m in (exc.valid_methods or []) if m not in ("OPTIONS", "HEAD"))  # type: ignore[attr-defined]
             body["message"] = f"Method not allowed here; use {', '.join(allow) or 'another method'}."
             headers["Allow"] = ", ".join(allow)
         return json_response(body, exc.code or 500, headers=headers)
+
+    @app.errorhandler(PyMongoConnectionFailure)
+    def _database_down(exc: Exception):
+        log.error("database unavailable: %s", exc)
+        body = {"message": "The database is unavailable; try again shortly.", "message_type": "database_unavailable"}
+        return json_response(body, 503, headers={"Retry-After": "5"})
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

@@ -16,7 +16,13 @@ def database_name(config: Mapping[str, Any], service: str) -> str:
     return config.get("MONGO_DB") or f"{config['MONGO_DB_PREFIX']}{service}"
 
 
+_connected: dict[str, tuple[str, str]] = {}
+
+
 def connect_mongo(config: Mapping[str, Any], *, service: str) -> Database:
+    target = (config["MONGO_URL"], database_name(config, service))
+    if _connected.get(service) == target:
+        return mongoengine.get_db(alias=service)
     mongoengine.disconnect(alias=service)
     mongoengine.connect(
         db=database_name(config, service),
@@ -27,6 +33,7 @@ def connect_mongo(config: Mapping[str, Any], *, service: str) -> Database:
         serverSelectionTimeoutMS=int(config.get("MONGO_TIMEOUT_MS", 5000)),
         connect=False,
     )
+    _connected[service] = target
     return mongoengine.get_db(alias=service)
 
 

@@ -1,0 +1,13 @@
+# One image for every service and the gateway; compose.yaml picks the command.
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY shared ./shared
+COPY gateway ./gateway
+COPY services ./services
+COPY stack ./stack
+RUN pip install --no-cache-dir . && mkdir -p /tmp/prometheus && useradd --system --uid 1000 gnode
+USER gnode
+EXPOSE 8000
+CMD ["gunicorn", "-c", "python:shared.gunicorn_conf", "-b", "0.0.0.0:8000", "gateway.app:create_app()"]

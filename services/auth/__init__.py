@@ -1,0 +1,1 @@
+"""Users, password hashes, session tokens, registration, friendships and profiles."""

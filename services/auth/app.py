@@ -1,0 +1,54 @@
+"""The auth service's application factory."""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from flask import Flask
+
+from services.auth.passwords import make_hasher
+from services.auth.routes import account, internal
+from services.auth.service import AuthContext
+from services.auth.store import AuthStore
+from services.auth.throttle import ThrottleRule
+from shared.app import build_service_app, on_first_request, service_db
+
+SERVICE = "auth"
+
+DEFAULTS: dict[str, Any] = {
+    "JWT_SECRET": "dev-jwt-secret-not-for-production-use-000",
+    "TOKEN_TTL_SECONDS": 14 * 24 * 3600,
+    "SESSION_COOKIE": "sessionid",
+    "COOKIE_SECURE": False,
+    "REGISTRATION_OPEN": True,
+    "LOGIN_MAX_FAILURES_PER_USER": 5,
+    "LOGIN_MAX_FAILURES_PER_IP": 30,
+    "LOGIN_FAILURE_WINDOW_SECONDS": 900,
+    "PASSWORD_HASH_MEMORY_KIB": 65536,
+    "PASSWORD_HASH_TIME_COST": 3,
+}
+
+
+def build_context(config: Mapping[str, Any], db) -> AuthContext:
+    hasher = make_hasher(memory_kib=config["PASSWORD_HASH_MEMORY_KIB"], time_cost=config["PASSWORD_HASH_TIME_COST"])
+    window = config["LOGIN_FAILURE_WINDOW_SECONDS"]
+    return AuthContext(
+        store=AuthStore(db),
+        hasher=hasher,
+        jwt_secret=config["JWT_SECRET"],
+        token_ttl_seconds=config["TOKEN_TTL_SECONDS"],
+        registration_open=config["REGISTRATION_OPEN"],
+        user_rule=ThrottleRule("user", config["LOGIN_MAX_FAILURES_PER_USER"], window),
+        ip_rule=ThrottleRule("ip", config["LOGIN_MAX_FAILURES_PER_IP"], window),
+        dummy_hash=hasher.hash("not a real password"),
+    )
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    app = build_service_app(SERVICE, defaults=DEFAULTS, config=config)
+    ctx = build_context(app.config, service_db(app))
+    app.extensions["auth_context"] = ctx
+    app.register_blueprint(account)
+    app.register_blueprint(internal)
+
+    on_first_request(app, ctx.store.ensure_indexes)
+    return app

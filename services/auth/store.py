@@ -1,0 +1,48 @@
+"""The auth service's collections and their indexes."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pymongo import ASCENDING, ReturnDocument
+from pymongo.collection import Collection
+from pymongo.database import Database
+
+from shared.events import ensure_outbox_indexes
+
+OUTBOX_COLLECTIONS = ("users", "sessions", "friendships")
+
+
+@dataclass(frozen=True)
+class AuthStore:
+    db: Database
+
+    @property
+    def users(self) -> Collection:
+        return self.db["users"]
+
+    @property
+    def sessions(self) -> Collection:
+        return self.db["sessions"]
+
+    @property
+    def friendships(self) -> Collection:
+        return self.db["friendships"]
+
+    @property
+    def login_failures(self) -> Collection:
+        return self.db["login_failures"]
+
+    def next_user_id(self) -> int:
+        counter = self.db["counters"].find_one_and_update(
+            {"_id": "user"}, {"$inc": {"seq": 1}}, upsert=True, return_document=ReturnDocument.AFTER
+        )
+        return int(counter["seq"])
+
+    def ensure_indexes(self) -> None:
+        self.users.create_index([("username_key", ASCENDING)], unique=True)
+        self.users.create_index([("email", ASCENDING)], unique=True)
+        self.sessions.create_index([("revoked_at", ASCENDING)])
+        self.sessions.create_index([("user_id", ASCENDING)])
+        self.friendships.create_index([("user_id", ASCENDING)])
+        self.friendships.create_index([("friend_id", ASCENDING)])
+        ensure_outbox_indexes(self.db, OUTBOX_COLLECTIONS)

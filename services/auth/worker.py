@@ -1,0 +1,15 @@
+"""The auth service's background process: publishes its outbox (it consumes no events)."""
+from __future__ import annotations
+
+from services.auth.app import DEFAULTS, SERVICE
+from services.auth.store import OUTBOX_COLLECTIONS
+from shared.config import load_config
+from shared.events import run_worker
+
+
+def main() -> None:
+    run_worker(service=SERVICE, config=load_config(DEFAULTS), relay_collections=OUTBOX_COLLECTIONS, consumers=[])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,175 @@
+"""The whole system as local processes: MongoDB stand-in, RabbitMQ check, services, gateway."""
+from __future__ import annotations
+
+import importlib.util
+import os
+import secrets
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+from stack.mongo import start_secantus
+from stack.procs import Child, free_port, port_open, venv_bin, wait_until
+from stack.rabbit import DEFAULT_AMQP_URL, ensure_rabbitmq
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    default_port: int
+    has_worker: bool = True
+
+    @property
+    def url_variable(self) -> str:
+        return f"{self.name.upper()}_URL"
+
+    @property
+    def is_built(self) -> bool:
+        try:
+            return importlib.util.find_spec(f"services.{self.name}.app") is not None
+        except ModuleNotFoundError:
+            return False
+
+
+# Services appear here as their issues land; a service whose package is missing is reported by the
+# gateway as "not built yet" (503).
+SERVICES = (
+    ServiceSpec("auth", 8001),
+    ServiceSpec("neo", 8002),
+    ServiceSpec("metadata", 8003),
+    ServiceSpec("files", 8004),
+    ServiceSpec("acl", 8005),
+)
+
+
+def load_or_create_secrets(path: Path) -> dict[str, str]:
+    """JWT and internal secrets: from the environment, else kept in var/ across runs."""
+    stored: dict[str, str] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            key, _, value = line.partition("=")
+            if value:
+                stored[key.strip()] = value.strip()
+    for key in ("JWT_SECRET", "INTERNAL_SECRET"):
+        stored.setdefault(key, secrets.token_urlsafe(48))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"{k}={v}\n" for k, v in stored.items()))
+    path.chmod(0o600)
+    return {key: os.environ.get(key) or value for key, value in stored.items()}
+
+
+@dataclass
+class System:
+    var_dir: Path
+    gateway_port: int = 8000
+    service_ports: dict[str, int] = field(default_factory=dict)
+    mongo_url: str | None = None
+    amqp_url: str | None = None
+    mongo_port: int = 27217
+    random_ports: bool = False
+    extra_env: dict[str, str] = field(default_factory=dict)
+    children: list[Child] = field(default_factory=list)
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.gateway_port}"
+
+    def service_url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.service_ports[name]}"
+
+    def start(self, *, say=print, timeout: float = 90.0) -> None:
+        try:
+            self._start(say, timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, say, timeout: float) -> None:
+        self.var_dir.mkdir(parents=True, exist_ok=True)
+        if port_open("127.0.0.1", self.gateway_port):
+            raise RuntimeError(f"port {self.gateway_port} is taken: is the system already running? (make down)")
+        env = self._base_env(say)
+        built = [spec for spec in SERVICES if spec.is_built]
+        for spec in built:
+            self.service_ports.setdefault(spec.name, free_port() if self.random_ports else spec.default_port)
+            self._start_service(spec, env)
+        gateway_env = {**env, **{spec.url_variable: self.service_url(spec.name) for spec in built}}
+        self._start_gunicorn("gateway", "gateway.app:create_app()", self.gateway_port, gateway_env)
+        for spec in built:
+            self._wait_ready(spec.name, f"{self.service_url(spec.name)}/readyz", timeout)
+        self._wait_ready("gateway", f"{self.gateway_url}/readyz", timeout)
+        missing = [spec.name for spec in SERVICES if not spec.is_built]
+        if missing:
+            say(f"not built yet (the gateway answers 503 for their routes): {', '.join(missing)}")
+
+    def _base_env(self, say) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(load_or_create_secrets(self.var_dir / "secrets.env"))
+        if not self.mongo_url:
+            say(f"starting SecantusDB (MongoDB stand-in) on 127.0.0.1:{self.mongo_port}, data in {self.var_dir / 'mongo'}")
+            child, self.mongo_url = start_secantus(
+                storage=self.var_dir / "mongo", log_path=self.var_dir / "log" / "mongodb.log", port=self.mongo_port
+            )
+            self.children.append(child)
+        self.amqp_url = ensure_rabbitmq(self.amqp_url or DEFAULT_AMQP_URL)
+        env.update(
+            MONGO_URL=self.mongo_url,
+            AMQP_URL=self.amqp_url,
+            DATA_DIR=str(self.var_dir / "data"),
+            FILES_DIR=str(self.var_dir / "files"),
+            PYTHONPATH=str(REPO_ROOT) + os.pathsep + env.get("PYTHONPATH", ""),
+        )
+        env.update(self.extra_env)
+        return env
+
+    def _start_service(self, spec: ServiceSpec, env: dict[str, str]) -> None:
+        port = self.service_ports[spec.name]
+        self._start_gunicorn(spec.name, f"services.{spec.name}.app:create_app()", port, env)
+        if spec.has_worker:
+            worker = Child(
+                name=f"{spec.name}-worker",
+                argv=[sys.executable, "-m", f"services.{spec.name}.worker"],
+                env=env,
+                log_path=self.var_dir / "log" / f"{spec.name}-worker.log",
+            )
+            self.children.append(worker.start())
+
+    def _start_gunicorn(self, name: str, app_spec: str, port: int, env: dict[str, str]) -> None:
+        metrics_dir = self.var_dir / "prometheus" / name
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        child = Child(
+            name=name,
+            argv=[venv_bin("gunicorn"), "-c", "python:shared.gunicorn_conf", "-b", f"127.0.0.1:{port}",
+                  "--name", f"gnode-{name}", app_spec],
+            env={**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)},
+            log_path=self.var_dir / "log" / f"{name}.log",
+        )
+        self.children.append(child.start())
+
+    def _wait_ready(self, name: str, url: str, timeout: float) -> None:
+        child = next(c for c in self.children if c.name == name)
+
+        def ready() -> bool:
+            if not child.alive:
+                raise RuntimeError(f"{name} exited during start-up:\n{child.log_tail()}")
+            try:
+                return requests.get(url, timeout=2).status_code == 200
+            except requests.RequestException:
+                return False
+
+        if not wait_until(ready, timeout=timeout, interval=0.2):
+            raise RuntimeError(f"{name} did not become ready at {url} within {timeout:.0f} s:\n{child.log_tail()}")
+
+    def dead_children(self) -> list[Child]:
+        return [child for child in self.children if not child.alive]
+
+    def stop(self) -> None:
+        for child in reversed(self.children):
+            child.stop()
+        self.children.clear()

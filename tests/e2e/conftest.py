@@ -1,0 +1,89 @@
+"""The whole system started as `make run` starts it (free ports, its own exchange and databases)."""
+import uuid
+
+import pika
+import pymongo
+import pytest
+import requests
+
+from stack.procs import free_port
+from stack.system import System
+
+
+@pytest.fixture(scope="session")
+def system(tmp_path_factory, mongo_url, amqp_url):
+    tag = uuid.uuid4().hex[:10]
+    exchange = f"gnode.e2e.{tag}"
+    db_prefix = f"gnode_e2e_{tag}_"
+    system = System(
+        var_dir=tmp_path_factory.mktemp("var"),
+        gateway_port=free_port(),
+        random_ports=True,
+        mongo_url=mongo_url,
+        amqp_url=amqp_url,
+        extra_env={
+            "EVENT_EXCHANGE": exchange,
+            "MONGO_DB_PREFIX": db_prefix,
+            "PASSWORD_HASH_MEMORY_KIB": "8192",
+            "PASSWORD_HASH_TIME_COST": "1",
+            "GUNICORN_WORKERS": "2",
+            "GUNICORN_THREADS": "4",
+        },
+    )
+    system.start(say=lambda text: None)
+    system.exchange = exchange
+    yield system
+    system.stop()
+    client = pymongo.MongoClient(mongo_url)
+    for name in client.list_database_names():
+        if name.startswith(db_prefix):
+            client.drop_database(name)
+    _delete_exchange(amqp_url, exchange)
+
+
+def _delete_exchange(amqp_url, exchange):
+    try:
+        connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
+        channel = connection.channel()
+        channel.exchange_delete(exchange)
+        channel.exchange_delete(f"{exchange}.dlx")
+        connection.close()
+    except Exception:
+        pass
+
+
+@pytest.fixture
+def gateway(system):
+    return system.gateway_url
+
+
+@pytest.fixture
+def new_user(gateway):
+    """Registers a user through the gateway and returns (username, password)."""
+
+    def register():
+        name = f"u{uuid.uuid4().hex[:12]}"
+        password = "a long enough password"
+        response = requests.post(
+            f"{gateway}/account/register/", json={"username": name, "email": f"{name}@example.org", "password": password}
+        )
+        assert response.status_code == 201, response.text
+        return name, password
+
+    return register
+
+
+@pytest.fixture
+def logged_in(gateway, new_user):
+    """A requests.Session holding the sessionid cookie of a new user."""
+
+    def login():
+        name, password = new_user()
+        session = requests.Session()
+        response = session.post(f"{gateway}/account/authenticate/", data={"username": name, "password": password})
+        assert response.status_code == 200, response.text
+        session.username = name
+        session.token = response.json()["token"]
+        return session
+
+    return login
