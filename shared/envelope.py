@@ -1,7 +1,7 @@
 """JSON responses in the seeds' shapes (DESIGN.md section 7)."""
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from typing import Any, Callable, Iterable, Mapping
 
 import orjson
@@ -14,6 +14,8 @@ def format_datetime(value: datetime | date | None) -> str | None:
     if value is None:
         return None
     if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(timezone.utc)
         return value.strftime(DATE_FORMAT)
     return value.strftime("%Y-%m-%d")
 
@@ -27,7 +29,7 @@ def _default(value: Any) -> Any:
 
 
 def dumps(payload: Any) -> bytes:
-    return orjson.dumps(payload, default=_default, option=orjson.OPT_SERIALIZE_NUMPY)
+    return orjson.dumps(payload, default=_default, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_PASSTHROUGH_DATETIME)
 
 
 def json_response(payload: Any, status: int = 200, *, headers: Mapping[str, str] | None = None) -> Response:

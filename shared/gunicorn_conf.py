@@ -16,3 +16,4 @@ loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 
 def child_exit(server, worker):
     mark_process_dead(worker.pid)
+control_socket_disable = True  # gunicorn 27 would otherwise share ~/.gunicorn/gunicorn.ctl between all

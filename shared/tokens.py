@@ -15,6 +15,8 @@ ISSUER = "gnode-auth"
 AUDIENCE = "gnode"
 ALGORITHM = "HS256"
 LEEWAY_SECONDS = 5
+# Only for a first local run; `make run` generates a real secret into var/secrets.env.
+DEV_JWT_SECRET = "dev-jwt-secret-not-for-production-use-000"
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,12 @@ from services.auth.service import AuthContext
 from services.auth.store import AuthStore
 from services.auth.throttle import ThrottleRule
 from shared.app import build_service_app, on_first_request, service_db
+from shared.tokens import DEV_JWT_SECRET
 
 SERVICE = "auth"
 
 DEFAULTS: dict[str, Any] = {
-    "JWT_SECRET": "dev-jwt-secret-not-for-production-use-000",
+    "JWT_SECRET": DEV_JWT_SECRET,
     "TOKEN_TTL_SECONDS": 14 * 24 * 3600,
     "SESSION_COOKIE": "sessionid",
     "COOKIE_SECURE": False,

@@ -94,3 +94,12 @@ def test_session_tokens_verify_and_expire():
         verify_token(expired, SECRET)
     with pytest.raises(InvalidToken):
         verify_token("not.a.token", SECRET)
+
+
+def test_dates_use_the_seed_format():
+    from datetime import timezone
+
+    from shared.envelope import dumps
+
+    moment = datetime(2011, 9, 29, 10, 42, 40, tzinfo=timezone.utc)
+    assert dumps({"date_created": moment}) == b'{"date_created":"2011-09-29 10:42:40"}'
