@@ -37,7 +37,10 @@ def _init_access_log(app: Flask) -> None:
     @app.after_request
     def _log(response: Response):
         if request.path not in PROBE_PATHS:
-            access_log.info(
+            # Internal calls (the gateway polls revocations several times a second) would drown the log.
+            level = logging.DEBUG if request.path.startswith("/internal/") and response.status_code < 400 else logging.INFO
+            access_log.log(
+                level,
                 "%s %s %s",
                 request.method,
                 request.path,

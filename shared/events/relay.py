@@ -1,0 +1,227 @@
+"""The outbox relay: publishes the events embedded in documents, with publisher confirms.
+
+A pass over each collection repeatedly claims one document with pending events by setting its
+`_outbox_lease` (an expiry time) in a `find_one_and_update`, so several relay processes do not
+normally publish the same events; a crashed relay's lease expires after `lease_seconds`.
+It publishes the claimed envelopes in order, each confirmed by the broker, then `$pull`s exactly
+the published event ids (a service may `$push` a new event meanwhile: it stays), clears
+`_outbox_pending` only if the list is then empty, and deletes the document if it is a tombstone
+with nothing left to publish.
+
+Delivery is at least once: a relay that dies between the broker's confirm and the `$pull`
+publishes the event again later. Events of one document go out in order; there is no order
+across documents. An event published while no queue is bound to its key is dropped by the
+broker, so consumers declare their queues (durable) before they matter.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterable
+
+import pika
+from pika.exceptions import AMQPError
+from pymongo import ReturnDocument
+
+from shared.events.backoff import Backoff
+from shared.events.envelope import encode_envelope
+from shared.events.outbox import (
+    LEASE_FIELD,
+    OUTBOX_FIELD,
+    PENDING_FIELD,
+    TOMBSTONE_FIELD,
+    outbox_collections,
+)
+from shared.events.topology import declare_exchange, open_connection
+
+log = logging.getLogger(__name__)
+
+_EMPTY_OUTBOX = {"$or": [{OUTBOX_FIELD: {"$size": 0}}, {OUTBOX_FIELD: {"$exists": False}}]}
+
+
+def _lease_until(seconds: float) -> datetime:
+    until = datetime.now(timezone.utc) + timedelta(seconds=seconds)
+    # BSON keeps milliseconds: truncate so that the value we match on release is the stored one.
+    return until.replace(microsecond=until.microsecond // 1000 * 1000)
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        db,
+        *,
+        amqp_url: str,
+        exchange: str,
+        collections: Iterable[str],
+        poll_interval: float = 0.2,
+        lease_seconds: float = 30,
+        max_backoff: float = 5.0,
+        batch_limit: int = 500,
+    ):
+        self.db = db
+        self.amqp_url = amqp_url
+        self.exchange = exchange
+        # The standalone `outbox` collection (record_event) is always scanned.
+        self.collections = outbox_collections(collections)
+        self.poll_interval = poll_interval
+        self.lease_seconds = lease_seconds
+        self.max_backoff = max_backoff
+        self.batch_limit = batch_limit  # documents per collection per pass, so no collection starves
+        self.last_error: str | None = None
+        self.published_total = 0
+        self._connection: pika.BlockingConnection | None = None
+        self._channel = None
+
+    # -- broker ---------------------------------------------------------------------------------
+    def _ensure_channel(self):
+        if self._channel is not None and self._channel.is_open and self._connection and self._connection.is_open:
+            return self._channel
+        self.close()
+        self._connection = open_connection(self.amqp_url)
+        channel = self._connection.channel()
+        declare_exchange(channel, self.exchange)
+        channel.confirm_delivery()
+        self._channel = channel
+        log.info("outbox relay connected to the broker", extra={"exchange": self.exchange})
+        return channel
+
+    def close(self) -> None:
+        connection, self._connection, self._channel = self._connection, None, None
+        if connection is not None and connection.is_open:
+            try:
+                connection.close()
+            except Exception:  # it is going away anyway
+                pass
+
+    def _publish(self, channel, envelope: dict[str, Any]) -> None:
+        """Publish one envelope; returns once the broker confirmed it, raises otherwise."""
+        channel.basic_publish(
+            exchange=self.exchange,
+            routing_key=envelope["type"],
+            body=encode_envelope(envelope),
+            properties=pika.BasicProperties(
+                content_type="application/json",
+                delivery_mode=2,
+                message_id=envelope["event_id"],
+                type=envelope["type"],
+                app_id=str(envelope.get("producer") or ""),
+                timestamp=int(time.time()),
+            ),
+        )
+
+    # -- outbox ---------------------------------------------------------------------------------
+    def _claim(self, collection) -> tuple[dict | None, datetime]:
+        now = datetime.now(timezone.utc)
+        lease = _lease_until(self.lease_seconds)
+        doc = collection.find_one_and_update(
+            {PENDING_FIELD: True, "$or": [{LEASE_FIELD: {"$exists": False}}, {LEASE_FIELD: {"$lte": now}}]},
+            {"$set": {LEASE_FIELD: lease}},
+            projection={OUTBOX_FIELD: 1, TOMBSTONE_FIELD: 1},
+            return_document=ReturnDocument.AFTER,
+        )
+        return doc, lease
+
+    def _release(self, collection, doc_id, lease: datetime) -> None:
+        collection.update_one({"_id": doc_id, LEASE_FIELD: lease}, {"$unset": {LEASE_FIELD: ""}})
+
+    def _drain(self, collection, doc: dict, lease: datetime) -> int:
+        doc_id = doc["_id"]
+        envelopes = doc.get(OUTBOX_FIELD) or []
+        valid = [e for e in envelopes if isinstance(e, dict) and isinstance(e.get("event_id"), str) and isinstance(e.get("type"), str)]
+        if len(valid) != len(envelopes):
+            log.error(
+                "outbox of %s/%s holds entries that are not envelopes; they stay there",
+                collection.name,
+                doc_id,
+                extra={"collection": collection.name, "doc_id": str(doc_id)},
+            )
+        published: list[str] = []
+        try:
+            if valid:
+                channel = self._ensure_channel()
+                for envelope in valid:
+                    self._publish(channel, envelope)
+                    published.append(envelope["event_id"])
+        except AMQPError:
+            # The broker is away: keep everything not confirmed, and let the next attempt (any
+            # relay) claim the document at once rather than after the lease.
+            if published:
+                collection.update_one({"_id": doc_id}, {"$pull": {OUTBOX_FIELD: {"event_id": {"$in": published}}}})
+            self._release(collection, doc_id, lease)
+            raise
+        except Exception:
+            # Not the broker's fault (e.g. a payload it cannot encode): keep the lease so the
+            # document is retried only when it expires, and the rest of the outbox moves on.
+            if published:
+                collection.update_one({"_id": doc_id}, {"$pull": {OUTBOX_FIELD: {"event_id": {"$in": published}}}})
+            log.exception("cannot publish the outbox of %s/%s", collection.name, doc_id)
+            return len(published)
+        if published:
+            # By event id: an event pushed by the service since the claim is not touched.
+            collection.update_one({"_id": doc_id}, {"$pull": {OUTBOX_FIELD: {"event_id": {"$in": published}}}})
+        for envelope in valid:
+            log.debug("published %s %s", envelope["type"], envelope["event_id"], extra={"event_id": envelope["event_id"]})
+        if len(valid) != len(envelopes):
+            return len(published)  # the bad entries keep the lease; see above
+        if doc.get(TOMBSTONE_FIELD) is True:
+            # The filter re-checks both: a revived document (_tombstone False) or one that got new
+            # events since is not deleted.
+            if collection.delete_one({"_id": doc_id, TOMBSTONE_FIELD: True, **_EMPTY_OUTBOX}).deleted_count:
+                return len(published)
+        collection.update_one({"_id": doc_id, PENDING_FIELD: True, **_EMPTY_OUTBOX}, {"$set": {PENDING_FIELD: False}})
+        self._release(collection, doc_id, lease)
+        return len(published)
+
+    def publish_pending(self) -> int:
+        """One pass over every collection; returns how many events were published (confirmed).
+
+        Raises a pika AMQPError when the broker cannot be reached; the events stay in the outbox.
+        """
+        published = 0
+        for name in self.collections:
+            collection = self.db[name]
+            for _ in range(self.batch_limit):
+                doc, lease = self._claim(collection)
+                if doc is None:
+                    break
+                published += self._drain(collection, doc, lease)
+        self.published_total += published
+        return published
+
+    def _idle(self, stop: threading.Event) -> None:
+        connection = self._connection
+        if connection is not None and connection.is_open:
+            # Serves heartbeats and notices a lost connection while nothing is to be published.
+            connection.process_data_events(time_limit=self.poll_interval)
+        else:
+            stop.wait(self.poll_interval)
+
+    def run(self, stop: threading.Event) -> None:
+        """Publish until `stop` is set, reconnecting with backoff when the broker or MongoDB fails."""
+        backoff = Backoff(min(self.poll_interval, self.max_backoff) or 0.05, self.max_backoff)
+        log.info("outbox relay started", extra={"exchange": self.exchange, "collections": self.collections})
+        try:
+            while not stop.is_set():
+                try:
+                    published = self.publish_pending()
+                    if self.last_error is not None:
+                        log.info("outbox relay recovered")
+                    self.last_error = None
+                    backoff.reset()
+                    if not published:
+                        self._idle(stop)
+                except Exception as exc:
+                    delay = backoff.next()
+                    self.last_error = f"{type(exc).__name__}: {exc}"
+                    log.warning(
+                        "outbox relay cannot publish (%s); events stay in the outbox, retrying in %.1fs",
+                        self.last_error,
+                        delay,
+                    )
+                    self.close()
+                    stop.wait(delay)
+        finally:
+            self.close()
+            log.info("outbox relay stopped")
