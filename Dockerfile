@@ -7,7 +7,8 @@ COPY shared ./shared
 COPY gateway ./gateway
 COPY services ./services
 COPY stack ./stack
-RUN pip install --no-cache-dir . && mkdir -p /tmp/prometheus && useradd --system --uid 1000 gnode
+RUN pip install --no-cache-dir . && mkdir -p /tmp/prometheus /data/neo /data/files \
+    && useradd --system --uid 1000 gnode && chown -R gnode /tmp/prometheus /data
 USER gnode
 EXPOSE 8000
 CMD ["gunicorn", "-c", "python:shared.gunicorn_conf", "-b", "0.0.0.0:8000", "gateway.app:create_app()"]

@@ -2,7 +2,7 @@
 import importlib
 import sys
 
-BENCHES = ["bench.gateway"]
+BENCHES = ["bench.gateway", "bench.neo_storage"]
 
 
 def main() -> int:

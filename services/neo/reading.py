@@ -1,0 +1,333 @@
+"""Reading NEO objects: parts (`q`), windows and overviews of arrays, cascade, ETags, formats."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Mapping
+
+import numpy as np
+import orjson
+
+from services.neo.context import NeoContext
+from services.neo.npy import iter_npy
+from services.neo.relations import children_of, container_size, descendants
+from services.neo.schema import NEO_TYPES, NeoType
+from services.neo.service import load_readable, parse_object_id, require_type
+from services.neo.units import TIME, convert
+from services.neo.windows import BadWindow, WindowRequest, parse_window, regular_window, timed_window
+from shared.errors import BadRequest
+from shared.identity import Identity
+
+PARTS = ("full", "info", "data", "parents", "children")
+NPY_MEDIA_TYPE = "application/x-npy"
+
+
+@dataclass(frozen=True)
+class ReadRequest:
+    part: str = "full"
+    cascade: bool = False
+    window: WindowRequest = field(default_factory=WindowRequest)
+    format: str = "json"
+    field: str | None = None
+    variant: str = ""  # what distinguishes this representation for the ETag
+
+
+def flag(args: Mapping[str, str], name: str) -> bool:
+    raw = args.get(name, "false").strip().lower()
+    if raw not in ("true", "false", "1", "0", "yes", "no", ""):
+        raise BadRequest(f"`{name}` must be true or false.", message_type="invalid_parameter")
+    return raw in ("true", "1", "yes")
+
+
+def parse_read_request(args: Mapping[str, str], accept: str = "") -> ReadRequest:
+    part = args.get("q", "full").strip().lower() or "full"
+    if part not in PARTS:
+        raise BadRequest(f"`q` must be one of {', '.join(PARTS)}.", message_type="invalid_parameter")
+    fmt = args.get("format", "").strip().lower() or ("npy" if NPY_MEDIA_TYPE in accept else "json")
+    if fmt not in ("json", "npy"):
+        raise BadRequest("`format` must be json or npy.", message_type="invalid_parameter")
+    variant = "&".join(f"{k}={v}" for k, v in sorted(args.items())) + f"|{fmt}"
+    return ReadRequest(part, flag(args, "cascade"), parse_window(args), fmt, args.get("field") or None, variant)
+
+
+# --- arrays: which samples, read how --------------------------------------------------------------
+
+@dataclass
+class ArrayView:
+    """The selected part of an object's arrays, plus the scalar fields the window changes."""
+
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    scalar_overrides: dict[str, float] = field(default_factory=dict)
+    downsample: dict[str, Any] | None = None
+    window: tuple[int, int] | None = None
+
+
+def _scalar(doc: Mapping[str, Any], name: str) -> tuple[float, str]:
+    value = doc[name]
+    return float(value["data"]), value["units"]
+
+
+def _field_length(ctx: NeoContext, doc: Mapping[str, Any], name: str) -> int:
+    return int(doc["arrays"]["fields"][name]["shape"][0])
+
+
+def _analogsignal_window(ctx: NeoContext, doc, window: WindowRequest) -> ArrayView:
+    desc = doc["arrays"]
+    length = _field_length(ctx, doc, "signal")
+    t_start, unit = _scalar(doc, "t_start")
+    samples_per_unit = doc["sampling_rate"]["base"] * TIME.factor(unit)
+    start, stop = regular_window(window, length=length, t_start=t_start, samples_per_unit=samples_per_unit) \
+        if window.selects else (0, length)
+    view = ArrayView(window=(start, stop), scalar_overrides={"t_start": t_start + start / samples_per_unit})
+    if window.downsample:
+        overview = ctx.arrays.overview(desc, "signal", start, stop, window.downsample)
+        view.arrays["signal"] = overview.values
+        view.downsample = _overview_info(overview)
+    else:
+        view.arrays["signal"] = ctx.arrays.read(desc, "signal", start, stop)
+    return view
+
+
+def _overview_info(overview) -> dict[str, Any]:
+    return {"points": int(len(overview.values)), "buckets": int(overview.buckets),
+            "bucket_samples": float(overview.bucket_samples), "method": overview.method}
+
+
+def _times_search(ctx: NeoContext, doc, time_unit: str):
+    desc = doc["arrays"]
+    times_unit = doc["times"]["units"]
+
+    def search(time: float, side: str) -> int:
+        value = convert(time, time_unit, times_unit, TIME)
+        try:
+            return ctx.arrays.searchsorted(desc, "times", value, side)
+        except ValueError:
+            raise BadWindow("The times of this object are not sorted; select by index instead.") from None
+
+    def time_at(index: int) -> float:
+        return float(convert(ctx.arrays.read(desc, "times", index, index + 1)[0], times_unit, time_unit, TIME))
+
+    return search, time_at
+
+
+def _irsa_window(ctx: NeoContext, doc, window: WindowRequest) -> ArrayView:
+    desc = doc["arrays"]
+    length = _field_length(ctx, doc, "signal")
+    t_start, unit = _scalar(doc, "t_start")
+    search, time_at = _times_search(ctx, doc, unit)
+    start, stop = timed_window(window, length=length, search=search, time_at=time_at, t_start=t_start) \
+        if window.selects else (0, length)
+    if window.selects and stop == start:
+        raise BadWindow("No samples fall in this window.")
+    view = ArrayView(window=(start, stop))
+    if window.selects:
+        view.scalar_overrides["t_start"] = time_at(start)
+    if window.downsample and stop - start > window.downsample:
+        overview = ctx.arrays.overview(desc, "signal", start, stop, window.downsample)
+        picks = np.linspace(start, stop - 1, len(overview.values)).astype(np.int64)
+        view.arrays["signal"] = overview.values
+        view.arrays["times"] = ctx.arrays.read(desc, "times", start, stop)[picks - start]
+        view.downsample = _overview_info(overview)
+    else:
+        view.arrays["signal"] = ctx.arrays.read(desc, "signal", start, stop)
+        view.arrays["times"] = ctx.arrays.read(desc, "times", start, stop)
+    return view
+
+
+def _spiketrain_window(ctx: NeoContext, doc, window: WindowRequest) -> ArrayView:
+    if window.downsample:
+        raise BadWindow("`downsample` applies to signals, not to spike trains.")
+    desc = doc["arrays"]
+    length = _field_length(ctx, doc, "times")
+    t_start, unit = _scalar(doc, "t_start")
+    t_stop = convert(doc["t_stop"]["data"], doc["t_stop"]["units"], unit, TIME)
+    search, time_at = _times_search(ctx, doc, unit)
+    start, stop = timed_window(window, length=length, search=search, time_at=time_at, t_start=t_start) \
+        if window.selects else (0, length)
+    view = ArrayView(window=(start, stop))
+    for name in desc["fields"]:
+        view.arrays[name] = ctx.arrays.read(desc, name, start, stop)
+    window_start = window.start_time if window.start_time is not None else t_start
+    if window.start_time is not None:
+        view.scalar_overrides["t_start"] = max(t_start, window.start_time)
+    if window.end_time is not None or window.duration is not None:
+        end = window.end_time if window.end_time is not None else window_start + window.duration
+        view.scalar_overrides["t_stop"] = convert(min(t_stop, end), unit, doc["t_stop"]["units"], TIME)
+    return view
+
+
+_WINDOWED = {"analogsignal": _analogsignal_window, "irsaanalogsignal": _irsa_window, "spiketrain": _spiketrain_window}
+
+
+def array_view(ctx: NeoContext, neo_type: NeoType, doc: Mapping[str, Any], window: WindowRequest) -> ArrayView:
+    if not doc.get("arrays"):
+        if window.is_empty:
+            return ArrayView()
+        raise BadWindow(f"{neo_type.name} has no array data to slice.")
+    if neo_type.name in _WINDOWED:
+        return _WINDOWED[neo_type.name](ctx, doc, window)
+    if not window.is_empty:
+        raise BadWindow(f"Windows apply to {', '.join(_WINDOWED)}, not to {neo_type.name}.")
+    return ArrayView(arrays={name: ctx.arrays.read(doc["arrays"], name) for name in doc["arrays"]["fields"]})
+
+
+# --- serialisation ------------------------------------------------------------------------------
+
+def _data_value(neo_type: NeoType, doc: Mapping[str, Any], name: str, view: ArrayView | None) -> Any:
+    value = doc.get(name)
+    if value is None:
+        return None
+    data_field = neo_type.data_field(name)
+    if data_field.is_array:
+        data = view.arrays.get(name) if view is not None else None
+        if view is None:
+            info = (doc.get("arrays") or {}).get("fields", {}).get(name, {})
+            return {"units": value["units"], "shape": info.get("shape"), "dtype": info.get("dtype")}
+        return {"units": value["units"], "data": data}
+    data = view.scalar_overrides.get(name, value["data"]) if view is not None else value["data"]
+    return {"units": value["units"], "data": data}
+
+
+def serialise(
+    neo_type: NeoType,
+    doc: Mapping[str, Any],
+    *,
+    part: str = "full",
+    children: Mapping[str, list] | None = None,
+    view: ArrayView | None = None,
+) -> dict[str, Any]:
+    """The flat wire form of seed 001; with no `view`, array fields give their shape, not data."""
+    out: dict[str, Any] = {"neo_id": doc["neo_id"]}
+    if part in ("full", "info"):
+        out.update({a.name: doc.get(a.name) for a in neo_type.attributes})
+    if part in ("full", "data"):
+        out.update({d.name: _data_value(neo_type, doc, d.name, view) for d in neo_type.data_fields})
+        if view is not None and view.downsample:
+            out["downsample"] = view.downsample
+    if part in ("full", "parents"):
+        out.update({p: f"{p}_{doc[p]}" if doc.get(p) is not None else None for p in neo_type.parents})
+    if part in ("full", "children") and children is not None:
+        out.update(children)
+    if part in ("full", "info"):
+        out.update(
+            author=doc.get("author"), date_created=doc.get("date_created"), last_modified=doc.get("last_modified"),
+            size=doc.get("size", 0), description=doc.get("description"), file_origin=doc.get("file_origin"),
+            annotations=doc.get("annotations") or {}, safety_level=doc.get("safety_level"),
+        )
+    return out
+
+
+def _count_samples(view: ArrayView) -> int:
+    return sum(int(np.prod(array.shape)) for array in view.arrays.values())
+
+
+def etag_of(parts: list[Any]) -> str:
+    return '"' + hashlib.sha1(orjson.dumps(parts, option=orjson.OPT_PASSTHROUGH_DATETIME, default=str)).hexdigest() + '"'
+
+
+@dataclass
+class ObjectRead:
+    doc: dict[str, Any]
+    etag: str
+    body: dict[str, Any] | None = None
+    npy: Iterator[bytes] | None = None
+    npy_headers: dict[str, str] = field(default_factory=dict)
+
+
+def read_object(
+    *, ctx: NeoContext, identity: Identity, type_name: str, raw_id: str, request: ReadRequest, if_none_match: str | None = None
+) -> ObjectRead:
+    neo_type = require_type(type_name)
+    doc = load_readable(ctx, identity, neo_type, parse_object_id(neo_type, raw_id))
+    children = children_of(ctx, identity, neo_type, doc["_id"]) if neo_type.children else {}
+    doc["size"] = container_size(ctx, identity, neo_type, doc)
+    tree = _cascade(ctx, identity, neo_type, doc) if request.cascade else None
+    versions = [(d["neo_id"], d["version"]) for _, d in tree] if tree else []
+    etag = etag_of([doc["neo_id"], doc["version"], children, versions, request.variant])
+    read = ObjectRead(doc=doc, etag=etag)
+    if if_none_match and etag in [tag.strip() for tag in if_none_match.split(",")]:
+        return read  # the caller answers 304; no array is read
+    if request.format == "npy":
+        _read_npy(ctx, neo_type, doc, request, read)
+        return read
+    view = array_view(ctx, neo_type, doc, request.window) if request.part in ("full", "data") else None
+    if view is not None and _count_samples(view) > ctx.limits.json_max_samples:
+        raise BadRequest(
+            f"{doc['neo_id']} holds {_count_samples(view)} values, too many for JSON (at most "
+            f"{ctx.limits.json_max_samples}); ask for a window, `downsample=N`, or `format=npy`.",
+            message_type="too_large_for_json",
+        )
+    read.body = serialise(neo_type, doc, part=request.part, children=children, view=view)
+    if tree is not None:
+        read.body.update(_nest(ctx, neo_type, doc, tree))
+    return read
+
+
+def plain_etag(ctx: NeoContext, identity: Identity, neo_type: NeoType, doc: Mapping[str, Any]) -> str:
+    """The ETag a plain GET of the object (no parameters) carries, for If-Match on updates."""
+    children = children_of(ctx, identity, neo_type, doc["_id"]) if neo_type.children else {}
+    return etag_of([doc["neo_id"], doc["version"], children, [], ReadRequest().variant + "|json"])
+
+
+def _read_npy(ctx: NeoContext, neo_type: NeoType, doc, request: ReadRequest, read: ObjectRead) -> None:
+    name = request.field or neo_type.primary_array
+    data_field = neo_type.data_field(name) if name else None
+    if data_field is None or not data_field.is_array or not doc.get("arrays") or name not in doc["arrays"]["fields"]:
+        raise BadRequest(f"{doc['neo_id']} has no array {name!r} to send as .npy.", message_type="invalid_parameter")
+    view = array_view(ctx, neo_type, doc, request.window)
+    array = view.arrays[name]
+    read.npy = iter_npy(array.shape, array.dtype, _chunks(array))
+    read.npy_headers = {
+        "X-Neo-Id": doc["neo_id"],
+        "X-Neo-Field": name,
+        "X-Neo-Units": doc[name]["units"],
+        "Content-Disposition": f'attachment; filename="{doc["neo_id"]}_{name}.npy"',
+    }
+    for scalar in ("t_start", "t_stop", "sampling_rate"):
+        if doc.get(scalar):
+            value = view.scalar_overrides.get(scalar, doc[scalar]["data"])
+            read.npy_headers[f"X-Neo-{scalar.replace('_', '-').title()}"] = f"{value} {doc[scalar]['units']}"
+    if view.downsample:
+        read.npy_headers["X-Neo-Downsample"] = orjson.dumps(view.downsample).decode()
+
+
+def _chunks(array: np.ndarray, rows: int = 1 << 18) -> Iterator[np.ndarray]:
+    for start in range(0, max(len(array), 1), rows):
+        yield array[start:start + rows]
+
+
+# --- cascade ------------------------------------------------------------------------------------
+
+def _cascade(ctx: NeoContext, identity: Identity, neo_type: NeoType, doc) -> list[tuple[NeoType, dict]]:
+    tree, samples = [], 0
+    for child_type, child in descendants(ctx, identity, neo_type, doc["_id"], projection={"_outbox": 0}):
+        tree.append((child_type, child))
+        samples += sum(int(np.prod(f["shape"])) for f in ((child.get("arrays") or {}).get("fields") or {}).values())
+        if len(tree) > ctx.limits.cascade_max_objects or samples > ctx.limits.cascade_max_samples:
+            raise BadRequest(
+                f"{doc['neo_id']} has more than {ctx.limits.cascade_max_objects} descendants or "
+                f"{ctx.limits.cascade_max_samples} array values; read it level by level with q=children.",
+                message_type="cascade_too_large",
+            )
+    return tree
+
+
+def _nest(ctx: NeoContext, neo_type: NeoType, root, tree: list[tuple[NeoType, dict]]) -> dict[str, list]:
+    """The root's children lists with each child object in place of its id, recursively."""
+    by_parent: dict[tuple[str, int], dict[str, list]] = {}
+    for child_type, child in tree:
+        for parent_type in child_type.parents:
+            if child.get(parent_type) is not None:
+                by_parent.setdefault((parent_type, child[parent_type]), {}).setdefault(child_type.name, []).append(child)
+    done: dict[str, dict] = {}
+
+    def render(node_type: NeoType, node) -> dict[str, Any]:
+        if node["neo_id"] not in done:
+            kids = by_parent.get((node_type.name, node["_id"]), {})
+            view = array_view(ctx, node_type, node, WindowRequest())
+            children = {name: [render(NEO_TYPES[name], kid) for kid in kids.get(name, [])] for name in node_type.children}
+            done[node["neo_id"]] = serialise(node_type, node, children=children, view=view)
+        return done[node["neo_id"]]
+
+    kids = by_parent.get((neo_type.name, root["_id"]), {})
+    return {name: [render(NEO_TYPES[name], kid) for kid in kids.get(name, [])] for name in neo_type.children}

@@ -1,0 +1,164 @@
+"""HTTP routes of the neo service: parse, call one service function, answer."""
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from flask import Blueprint, Response, current_app, request
+from werkzeug.http import http_date
+
+from services.neo import listing, reading, service
+from services.neo.context import NeoContext
+from services.neo.reading import NPY_MEDIA_TYPE, flag
+from services.neo.relations import children_of
+from services.neo.schema import NEO_TYPES
+from shared.envelope import json_response, message, neo_list
+from shared.errors import BadRequest, PayloadTooLarge
+from shared.identity import require_user
+
+neo = Blueprint("neo", __name__)
+PREFIX = "/electrophysiology"
+
+
+def _ctx() -> NeoContext:
+    return current_app.extensions["neo_context"]
+
+
+def _json_body() -> Any:
+    limit = current_app.config["MAX_JSON_BYTES"]
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(f"JSON bodies are limited to {limit} bytes; send large arrays as .npy parts.")
+    raw = request.get_data(cache=False)
+    if not raw.strip():
+        raise BadRequest("The request body is empty.", message_type="empty_body")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"The body is not valid JSON: {exc}.", message_type="invalid_json") from None
+
+
+def _body_and_uploads() -> tuple[Any, dict[str, Any]]:
+    """A JSON body, or multipart with the JSON in a `json` part and arrays as .npy file parts."""
+    if request.mimetype != "multipart/form-data":
+        return _json_body(), {}
+    raw = request.form.get("json")
+    if raw is None and "json" in request.files:
+        raw = request.files["json"].read()
+    if raw is None:
+        raise BadRequest("A multipart request needs a `json` part with the object's fields.", message_type="invalid_json")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"The `json` part is not valid JSON: {exc}.", message_type="invalid_json") from None
+    uploads = {name: storage.stream for name, storage in request.files.items() if name != "json"}
+    return body, uploads
+
+
+def _logged_in_as() -> str | None:
+    return require_user().username
+
+
+@neo.get(f"{PREFIX}/")
+def index():
+    identity = require_user()
+    body = message("The NEO object types.", "object_selected", logged_in_as=identity.username)
+    body["types"] = {
+        name: {"attributes": [a.name for a in t.attributes], "data_fields": [d.name for d in t.data_fields],
+               "parents": list(t.parents), "children": list(t.children)}
+        for name, t in NEO_TYPES.items()
+    }
+    return json_response(body)
+
+
+@neo.get(f"{PREFIX}/info/<raw_neo_id>/")
+def info(raw_neo_id: str):
+    identity = require_user()
+    body = message("Here is the summary of the object.", "object_info", logged_in_as=identity.username)
+    body.update(listing.object_info(ctx=_ctx(), identity=identity, raw_neo_id=raw_neo_id))
+    return json_response(body)
+
+
+@neo.get(f"{PREFIX}/<type_name>/")
+def list_objects(type_name: str):
+    identity = require_user()
+    ids, total, offset = listing.list_objects(
+        ctx=_ctx(), identity=identity, type_name=type_name, args=request.args.items(multi=True)
+    )
+    return json_response(neo_list(neo_ids=ids, total=total, selected_as_of=offset, logged_in_as=identity.username))
+
+
+@neo.post(f"{PREFIX}/<type_name>/")
+def create(type_name: str):
+    identity = require_user()
+    body, uploads = _body_and_uploads()
+    many = isinstance(body, list)
+    docs = service.create_objects(
+        ctx=_ctx(), identity=identity, type_name=type_name, bodies=body if many else [body], uploads=uploads
+    )
+    neo_type = service.require_type(type_name)
+    if many:
+        out = message(f"{len(docs)} objects created successfully.", "objects_created", logged_in_as=identity.username)
+        out.update(selected=[d["neo_id"] for d in docs], object_selected=len(docs))
+        return json_response(out, 201)
+    doc = docs[0]
+    out = reading.serialise(neo_type, doc, children={c: [] for c in neo_type.children})
+    out.update(message("Object created successfully.", "object_created", logged_in_as=identity.username))
+    return json_response(out, 201, headers={"Location": f"{PREFIX}/{neo_type.name}/{doc['_id']}/"})
+
+
+@neo.post(f"{PREFIX}/<type_name>/bulk_update/")
+def bulk_update(type_name: str):
+    identity = require_user()
+    ids = service.bulk_update(ctx=_ctx(), identity=identity, type_name=type_name, body=_json_body())
+    out = message(f"{len(ids)} objects updated successfully.", "objects_updated", logged_in_as=identity.username)
+    out.update(selected=ids, object_selected=len(ids))
+    return json_response(out)
+
+
+@neo.get(f"{PREFIX}/<type_name>/<raw_id>/")
+def get(type_name: str, raw_id: str):
+    identity = require_user()
+    read_request = reading.parse_read_request(request.args, request.headers.get("Accept", ""))
+    result = reading.read_object(
+        ctx=_ctx(), identity=identity, type_name=type_name, raw_id=raw_id, request=read_request,
+        if_none_match=request.headers.get("If-None-Match"),
+    )
+    headers = {"ETag": result.etag, "Cache-Control": "private, no-cache"}
+    if result.doc.get("last_modified"):
+        headers["Last-Modified"] = _http_date(result.doc["last_modified"])
+    if result.body is None and result.npy is None:
+        return Response(status=304, headers=headers)
+    if result.npy is not None:
+        return Response(result.npy, mimetype=NPY_MEDIA_TYPE, headers={**headers, **result.npy_headers})
+    result.body.update(message("Object retrieved successfully.", "retrieved", logged_in_as=identity.username))
+    return json_response(result.body, headers=headers)
+
+
+@neo.route(f"{PREFIX}/<type_name>/<raw_id>/", methods=["POST", "PATCH", "PUT"])
+def update(type_name: str, raw_id: str):
+    identity = require_user()
+    body, uploads = _body_and_uploads()
+    ctx = _ctx()
+    neo_type = service.require_type(type_name)
+    doc = service.update_object(
+        ctx=ctx, identity=identity, type_name=type_name, raw_id=raw_id, body=body, uploads=uploads,
+        if_match=request.headers.get("If-Match"),
+        current_etag=lambda current: reading.plain_etag(ctx, identity, neo_type, current),
+    )
+    out = reading.serialise(neo_type, doc, children=children_of(ctx, identity, neo_type, doc["_id"]))
+    out.update(message("Object updated successfully. Data changes saved.", "object_updated", logged_in_as=identity.username))
+    return json_response(out, headers={"ETag": reading.plain_etag(ctx, identity, neo_type, doc)})
+
+
+@neo.delete(f"{PREFIX}/<type_name>/<raw_id>/")
+def delete(type_name: str, raw_id: str):
+    identity = require_user()
+    cascade = flag(request.args, "cascade")
+    deleted = service.delete_object(ctx=_ctx(), identity=identity, type_name=type_name, raw_id=raw_id, cascade=cascade)
+    out = message(f"{len(deleted)} object(s) deleted.", "object_deleted", logged_in_as=identity.username)
+    out["deleted"] = deleted
+    return json_response(out)
+
+
+def _http_date(value) -> str:
+    return http_date(value)

@@ -1,0 +1,325 @@
+"""Creating, updating and deleting NEO objects: every check and write of those lives here."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Mapping
+
+from services.neo import events
+from services.neo.context import NeoContext
+from services.neo.ids import InvalidId, neo_id, parse_id
+from services.neo.relations import descendants, has_children, parent_ids, resolve_parents
+from services.neo.schema import NEO_TYPES, NeoType
+from services.neo.store import LIVE
+from services.neo.validate import Changes, parse_changes
+from shared.access import can_read, can_write, is_owner, new_acl, read_filter, write_filter
+from shared.errors import BadRequest, Conflict, Forbidden, NotFound, PreconditionFailed
+from shared.events import envelope_for, outbox_fields, record_event, tombstone_update, with_outbox
+from shared.identity import Identity
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _event(event: Any) -> dict:
+    return envelope_for(event, producer=events.PRODUCER)
+
+
+def require_type(type_name: str) -> NeoType:
+    neo_type = NEO_TYPES.get(type_name.lower())
+    if neo_type is None:
+        raise NotFound(
+            f"There is no object type {type_name!r}; the types are {', '.join(NEO_TYPES)}.", message_type="unknown_type"
+        )
+    return neo_type
+
+
+def parse_object_id(neo_type: NeoType, raw: str) -> int:
+    try:
+        return parse_id(raw, expected_type=neo_type.name)[1]
+    except InvalidId as exc:
+        raise NotFound(f"No such {neo_type.name}: {exc}.") from None
+
+
+def load_readable(ctx: NeoContext, identity: Identity, neo_type: NeoType, object_id: int) -> dict[str, Any]:
+    doc = ctx.store.collection(neo_type).find_one({"_id": object_id, **LIVE}, {"_outbox": 0})
+    if doc is None:
+        raise NotFound(f"There is no {neo_id(neo_type.name, object_id)}.")
+    if not can_read(doc, identity):
+        raise Forbidden(f"You may not read {doc['neo_id']}.")
+    return doc
+
+
+def load_writable(ctx: NeoContext, identity: Identity, neo_type: NeoType, object_id: int) -> dict[str, Any]:
+    doc = load_readable(ctx, identity, neo_type, object_id)
+    if not can_write(doc, identity):
+        raise Forbidden(f"You may read but not change {doc['neo_id']}.")
+    return doc
+
+
+# --- consistency of the whole object, after merging a change into what is stored -------------
+
+def _merged_scalars(neo_type: NeoType, doc: Mapping[str, Any], changes: Changes) -> dict[str, dict | None]:
+    merged = {d.name: doc.get(d.name) for d in neo_type.data_fields if not d.is_array}
+    merged.update(changes.scalars)
+    return merged
+
+
+def _merged_lengths(neo_type: NeoType, doc: Mapping[str, Any], changes: Changes) -> dict[str, tuple[int, ...]]:
+    stored = (doc.get("arrays") or {}).get("fields", {})
+    shapes = {name: tuple(info["shape"]) for name, info in stored.items()}
+    shapes.update({name: array.shape for name, array in changes.arrays.items()})
+    return shapes
+
+
+def check_consistency(neo_type: NeoType, doc: Mapping[str, Any], changes: Changes) -> None:
+    scalars = _merged_scalars(neo_type, doc, changes)
+    shapes = _merged_lengths(neo_type, doc, changes)
+    problems = {}
+    rate = scalars.get("sampling_rate")
+    if rate is not None and rate["base"] <= 0:
+        problems["sampling_rate"] = "must be above 0"
+    duration = scalars.get("duration")
+    if duration is not None and duration["base"] < 0:
+        problems["duration"] = "cannot be negative"
+    t_start, t_stop = scalars.get("t_start"), scalars.get("t_stop")
+    if t_start and t_stop and t_stop["base"] < t_start["base"]:
+        problems["t_stop"] = "must not be before t_start"
+    if neo_type.name == "irsaanalogsignal" and "signal" in shapes and "times" in shapes:
+        if shapes["signal"][0] != shapes["times"][0]:
+            problems["times"] = f"has {shapes['times'][0]} values but signal has {shapes['signal'][0]}"
+    if neo_type.name == "spiketrain" and "waveforms" in shapes and "times" in shapes:
+        if shapes["waveforms"][0] != shapes["times"][0]:
+            problems["waveforms"] = f"has {shapes['waveforms'][0]} spikes but times has {shapes['times'][0]}"
+    if problems:
+        raise BadRequest("The object's fields do not fit together.", message_type="invalid_fields", details=problems)
+
+
+# --- building documents -----------------------------------------------------------------------
+
+def _field_values(neo_type: NeoType, changes: Changes) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    values.update(changes.attributes)
+    values.update(changes.scalars)
+    values.update({name: {"units": array.units} for name, array in changes.arrays.items()})
+    values.update(changes.parents)
+    values.update(changes.common)
+    return values
+
+
+def _array_size(descriptor: Mapping[str, Any] | None) -> int:
+    if not descriptor:
+        return 0
+    return sum(int(info["nbytes"]) for info in descriptor["fields"].values())
+
+
+def _inherited_acl(neo_type: NeoType, parents: Mapping[str, Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    for parent_type in neo_type.parents:
+        if parent_type in parents:
+            return parents[parent_type]
+    return None
+
+
+class _Draft:
+    """One object being created: its validated changes, linked parents, id and stored arrays."""
+
+    def __init__(self, neo_type: NeoType, changes: Changes, parents: dict[str, dict]):
+        self.neo_type, self.changes, self.parents = neo_type, changes, parents
+        self.object_id = 0
+        self.descriptor: dict | None = None
+
+    def document(self, identity: Identity, source: str | None) -> dict[str, Any]:
+        object_neo_id = neo_id(self.neo_type.name, self.object_id)
+        now = _now()
+        doc = {
+            "_id": self.object_id,
+            "neo_id": object_neo_id,
+            "author": identity.username,
+            "date_created": now,
+            "last_modified": now,
+            "version": 1,
+            **{p: None for p in self.neo_type.parents},
+            **_field_values(self.neo_type, self.changes),
+            "arrays": self.descriptor,
+            "size": _array_size(self.descriptor),
+            "metadata": [],
+            **new_acl(owner=identity.user_id, inherited=_inherited_acl(self.neo_type, self.parents)),
+        }
+        created = events.ObjectCreated(
+            neo_id=object_neo_id, type=self.neo_type.name, owner=identity.user_id,
+            parents=parent_ids(self.neo_type, doc), source=source,
+        )
+        return {**doc, **outbox_fields(_event(created))}
+
+
+def create_objects(
+    *,
+    ctx: NeoContext,
+    identity: Identity,
+    type_name: str,
+    bodies: list[Any],
+    uploads: Mapping[str, Any] | None = None,
+    source: str | None = None,
+) -> list[dict[str, Any]]:
+    """Create one or many objects of one type; all are validated before any is written."""
+    neo_type = require_type(type_name)
+    if not bodies:
+        raise BadRequest("Give an object, or a list of objects, to create.", message_type="empty_body")
+    if len(bodies) > ctx.limits.max_create_batch:
+        raise BadRequest(f"At most {ctx.limits.max_create_batch} objects per request.", message_type="too_many_objects")
+    drafts = []
+    for position, body in enumerate(bodies):
+        try:
+            changes = parse_changes(neo_type, body, uploads if len(bodies) == 1 else None, creating=True)
+            check_consistency(neo_type, {}, changes)
+            drafts.append(_Draft(neo_type, changes, resolve_parents(ctx, identity, changes.parents)))
+        except BadRequest as exc:
+            if len(bodies) > 1:
+                exc.details = {"index": position, "problems": exc.details}
+                exc.message = f"Object {position} of the list: {exc.message} Nothing was created."
+            raise
+    return _write_drafts(ctx, identity, drafts, source)
+
+
+def _write_drafts(ctx: NeoContext, identity: Identity, drafts: list[_Draft], source: str | None) -> list[dict]:
+    neo_type = drafts[0].neo_type
+    for draft, object_id in zip(drafts, ctx.store.next_ids(neo_type.name, len(drafts))):
+        draft.object_id = object_id
+    try:
+        for draft in drafts:
+            if draft.changes.arrays:
+                key = neo_id(neo_type.name, draft.object_id)
+                draft.descriptor = ctx.arrays.write(key, {n: a.source for n, a in draft.changes.arrays.items()})
+        documents = [draft.document(identity, source) for draft in drafts]
+        ctx.store.collection(neo_type).insert_many(documents, ordered=True)
+    except BaseException:
+        ctx.store.collection(neo_type).delete_many({"_id": {"$in": [d.object_id for d in drafts]}})
+        for draft in drafts:
+            if draft.descriptor:
+                ctx.arrays.delete(draft.descriptor)
+        raise
+    return [{k: v for k, v in doc.items() if not k.startswith("_outbox")} for doc in documents]
+
+
+# --- updates ----------------------------------------------------------------------------------
+
+def update_object(
+    *,
+    ctx: NeoContext,
+    identity: Identity,
+    type_name: str,
+    raw_id: str,
+    body: Any,
+    uploads: Mapping[str, Any] | None = None,
+    if_match: str | None = None,
+    current_etag=None,
+) -> dict[str, Any]:
+    neo_type = require_type(type_name)
+    doc = load_writable(ctx, identity, neo_type, parse_object_id(neo_type, raw_id))
+    if if_match and current_etag is not None and if_match.strip() not in ("*", current_etag(doc)):
+        raise PreconditionFailed(f"{doc['neo_id']} has changed since you read it (If-Match does not match).")
+    changes = parse_changes(neo_type, body, uploads, creating=False)
+    if changes.is_empty:
+        raise BadRequest("Nothing to update: give the fields to change.", message_type="empty_update")
+    check_consistency(neo_type, doc, changes)
+    resolve_parents(ctx, identity, changes.parents)
+    descriptor = doc.get("arrays")
+    if changes.arrays:
+        new_fields = {name: array.source for name, array in changes.arrays.items()}
+        keep = [name for name in (descriptor or {}).get("fields", {}) if name not in new_fields]
+        descriptor = (
+            ctx.arrays.copy_fields(doc["neo_id"], doc["arrays"], keep, new_fields)
+            if doc.get("arrays") else ctx.arrays.write(doc["neo_id"], new_fields)
+        )
+    values = _field_values(neo_type, changes)
+    unset = {name: "" for name, value in values.items() if value is None and name in changes.scalars}
+    values = {name: value for name, value in values.items() if name not in unset}
+    values.update(arrays=descriptor, size=_array_size(descriptor), last_modified=_now())
+    merged_parents = parent_ids(neo_type, {**doc, **changes.parents})
+    updated = events.ObjectUpdated(
+        neo_id=doc["neo_id"], type=neo_type.name, fields=sorted(_field_values(neo_type, changes)), parents=merged_parents
+    )
+    update: dict[str, Any] = {"$set": values, "$inc": {"version": 1}}
+    if unset:
+        update["$unset"] = unset
+    result = ctx.store.collection(neo_type).update_one(
+        {"_id": doc["_id"], "version": doc["version"], **LIVE}, with_outbox(update, _event(updated))
+    )
+    if result.modified_count != 1:
+        if descriptor is not doc.get("arrays"):
+            ctx.arrays.delete(descriptor)
+        raise PreconditionFailed(f"{doc['neo_id']} was changed by another request at the same time; try again.")
+    if changes.arrays and doc.get("arrays"):
+        ctx.arrays.delete(doc["arrays"])
+    return load_readable(ctx, identity, neo_type, doc["_id"])
+
+
+def bulk_update(*, ctx: NeoContext, identity: Identity, type_name: str, body: Any) -> list[str]:
+    """Change the same attributes, scalar data fields or parents of many objects at once."""
+    neo_type = require_type(type_name)
+    if not isinstance(body, Mapping) or set(body) - {"apply_to", "update"}:
+        raise BadRequest('Give {"apply_to": [neo_ids], "update": {fields}}.', message_type="invalid_bulk_update")
+    targets = body.get("apply_to")
+    if not isinstance(targets, list) or not targets:
+        raise BadRequest("`apply_to` must be a non-empty list of ids.", message_type="invalid_bulk_update")
+    if len(targets) > ctx.limits.max_create_batch:
+        raise BadRequest(f"At most {ctx.limits.max_create_batch} objects per request.", message_type="too_many_objects")
+    try:
+        ids = sorted({parse_id(raw, expected_type=neo_type.name)[1] for raw in targets})
+    except InvalidId as exc:
+        raise BadRequest(f"`apply_to`: {exc}.", message_type="invalid_id") from None
+    changes = parse_changes(neo_type, body.get("update"), None, creating=False)
+    if changes.arrays or changes.is_empty:
+        raise BadRequest("A bulk update changes attributes, scalar data fields or parents (not arrays).",
+                         message_type="invalid_bulk_update")
+    resolve_parents(ctx, identity, changes.parents)
+    collection = ctx.store.collection(neo_type)
+    writable = {d["_id"] for d in collection.find({"_id": {"$in": ids}, **LIVE, **write_filter(identity)}, {"_id": 1})}
+    missing = [neo_id(neo_type.name, i) for i in ids if i not in writable]
+    if missing:
+        raise BadRequest("Some objects do not exist or are not yours to change; nothing was changed.",
+                         message_type="invalid_id", details={"not_writable": missing[:100]})
+    for doc in collection.find({"_id": {"$in": ids}}, {"_outbox": 0}):
+        check_consistency(neo_type, doc, changes)
+    neo_ids = [neo_id(neo_type.name, i) for i in ids]
+    values = _field_values(neo_type, changes)
+    record_event(ctx.store.db, _event(events.ObjectsUpdated(type=neo_type.name, neo_ids=neo_ids, fields=sorted(values))))
+    collection.update_many({"_id": {"$in": ids}}, {"$set": {**values, "last_modified": _now()}, "$inc": {"version": 1}})
+    return neo_ids
+
+
+# --- deletes ----------------------------------------------------------------------------------
+
+def delete_object(*, ctx: NeoContext, identity: Identity, type_name: str, raw_id: str, cascade: bool) -> list[str]:
+    """Delete an object; one with children only with cascade, which deletes every descendant."""
+    neo_type = require_type(type_name)
+    doc = load_readable(ctx, identity, neo_type, parse_object_id(neo_type, raw_id))
+    if not is_owner(doc, identity):
+        raise Forbidden(f"Only the owner may delete {doc['neo_id']}.")
+    children = has_children(ctx, neo_type, doc["_id"])
+    if children and not cascade:
+        raise Conflict(
+            f"{doc['neo_id']} has children; delete them first or ask for cascade=true.",
+            message_type="has_children", details={"children": children},
+        )
+    doomed = [(neo_type, doc)]
+    if cascade:
+        doomed += list(descendants(ctx, None, neo_type, doc["_id"], projection={"owner": 1, "neo_id": 1, "arrays": 1}))
+        foreign = [d["neo_id"] for _, d in doomed if d["owner"] != identity.user_id]
+        if foreign:
+            raise Forbidden("Some descendants belong to other users; nothing was deleted.",
+                            details={"not_yours": foreign[:100]})
+    for doomed_type, doomed_doc in reversed(doomed):
+        _delete_one(ctx, doomed_type, doomed_doc)
+    return [d["neo_id"] for _, d in doomed]
+
+
+def _delete_one(ctx: NeoContext, neo_type: NeoType, doc: Mapping[str, Any]) -> None:
+    deleted = events.ObjectDeleted(neo_id=doc["neo_id"], type=neo_type.name, owner=doc["owner"])
+    ctx.store.collection(neo_type).update_one({"_id": doc["_id"], **LIVE}, tombstone_update(_event(deleted)))
+    if doc.get("arrays"):
+        ctx.arrays.delete(doc["arrays"])
+
+
+def readable_filter(identity: Identity) -> dict[str, Any]:
+    return {**LIVE, **read_filter(identity)}
