@@ -92,6 +92,8 @@ def create(type_name: str):
     identity = require_user()
     body, uploads = _body_and_uploads()
     many = isinstance(body, list)
+    if many and uploads:
+        raise BadRequest("Array parts go with a single object, not with a list.", message_type="invalid_body")
     docs = service.create_objects(
         ctx=_ctx(), identity=identity, type_name=type_name, bodies=body if many else [body], uploads=uploads
     )

@@ -1,0 +1,199 @@
+"""The neo service alone: a Flask test client against the MongoDB stand-in and a tmp DATA_DIR.
+
+Helpers:
+- `as_user(user_id, username)` -> identity headers, as the gateway would forward them;
+- `api` -> a small client for one user (`api.post("segment", {...})`, `api.get(...)`, ...);
+- `make` -> factories that create valid objects of every type and return their JSON.
+"""
+from __future__ import annotations
+
+import io
+import itertools
+
+import numpy as np
+import pymongo
+import pytest
+
+from services.neo.app import create_app
+from shared.identity import IDENTITY_HEADER, Identity, encode_identity
+
+INTERNAL_SECRET = "test-internal-secret-0123456789abcdef"
+PREFIX = "/electrophysiology"
+
+ALL_TYPES = (
+    "block", "segment", "event", "eventarray", "epoch", "epocharray", "unit", "spiketrain",
+    "analogsignal", "analogsignalarray", "irsaanalogsignal", "spike", "recordingchannelgroup",
+    "recordingchannel",
+)
+
+
+def as_user(user_id, username, secret=INTERNAL_SECRET):
+    identity = Identity(user_id=user_id, username=username, client_ip="10.0.0.1")
+    return {IDENTITY_HEADER: encode_identity(identity, secret)}
+
+
+def minimal_body(type_name: str) -> dict:
+    """The smallest valid body of each type (required attributes and data fields, table 2.1/2.2)."""
+    return {
+        "block": {"name": "Block"},
+        "segment": {"name": "Segment"},
+        "event": {"label": "Event", "time": {"units": "ms", "data": 1.5}},
+        "eventarray": {},
+        "epoch": {"label": "Epoch", "time": {"units": "ms", "data": 1.0}, "duration": {"units": "s", "data": 2.0}},
+        "epocharray": {},
+        "unit": {"name": "Unit"},
+        "spiketrain": {
+            "t_start": {"units": "ms", "data": 0},
+            "t_stop": {"units": "ms", "data": 100},
+            "times": {"units": "ms", "data": [1.0, 5.0, 20.0]},
+        },
+        "analogsignal": {
+            "name": "Signal",
+            "sampling_rate": {"units": "hz", "data": 20000},
+            "t_start": {"units": "ms", "data": 0},
+            "signal": {"units": "mv", "data": [1.0, 2.0, 3.0, 4.0]},
+        },
+        "analogsignalarray": {},
+        "irsaanalogsignal": {
+            "name": "Irregular",
+            "t_start": {"units": "ms", "data": 0},
+            "signal": {"units": "mv", "data": [1.0, 2.0, 3.0]},
+            "times": {"units": "ms", "data": [0.0, 1.5, 4.0]},
+        },
+        "spike": {"time": {"units": "ms", "data": 3.0}},
+        "recordingchannelgroup": {"name": "Group"},
+        "recordingchannel": {"name": "Channel", "index": 1},
+    }[type_name]
+
+
+def npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+class Api:
+    """Requests of one user against the neo app; paths are relative to /electrophysiology/."""
+
+    def __init__(self, client, headers):
+        self.client, self.headers = client, headers
+
+    def url(self, path: str) -> str:
+        return f"{PREFIX}/{path.strip('/')}/" if path else f"{PREFIX}/"
+
+    def _headers(self, extra):
+        return {**self.headers, **(extra or {})}
+
+    def get(self, path, headers=None, **params):
+        return self.client.get(self.url(path), query_string=params, headers=self._headers(headers))
+
+    def post(self, path, json=None, headers=None, **kwargs):
+        return self.client.post(self.url(path), json=json, headers=self._headers(headers), **kwargs)
+
+    def delete(self, path, headers=None, **params):
+        return self.client.delete(self.url(path), query_string=params, headers=self._headers(headers))
+
+    def create(self, type_name, **fields) -> dict:
+        body = {**minimal_body(type_name), **fields}
+        response = self.post(type_name, body)
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()
+
+    def total(self, type_name) -> int:
+        response = self.get(type_name)
+        assert response.status_code == 200, response.get_json()
+        return response.get_json()["object_total"]
+
+
+@pytest.fixture
+def neo_config(mongo_url, amqp_url, db_prefix, tmp_path):
+    config = {
+        "MONGO_URL": mongo_url,
+        "AMQP_URL": amqp_url,
+        "MONGO_DB_PREFIX": db_prefix,
+        "DATA_DIR": str(tmp_path / "data"),
+        "INTERNAL_SECRET": INTERNAL_SECRET,
+        "LOG_FORMAT": "text",
+        "LOG_LEVEL": "WARNING",
+    }
+    yield config
+    pymongo.MongoClient(mongo_url).drop_database(f"{db_prefix}neo")
+
+
+@pytest.fixture
+def neo_app(neo_config):
+    return create_app(neo_config)
+
+
+@pytest.fixture
+def make_app(neo_config):
+    """Another neo app on the same database with some settings changed (e.g. small limits)."""
+
+    def make(**overrides):
+        return create_app({**neo_config, **overrides})
+
+    return make
+
+
+@pytest.fixture
+def client(neo_app):
+    return neo_app.test_client()
+
+
+@pytest.fixture
+def db(neo_app):
+    return neo_app.extensions["mongo_db"]
+
+
+@pytest.fixture
+def data_dir(neo_config):
+    from pathlib import Path
+
+    return Path(neo_config["DATA_DIR"])
+
+
+_user_ids = itertools.count(1000)
+
+
+@pytest.fixture
+def users(client, unique):
+    """`users()` -> a new Api for a fresh user (distinct ids and names in every test)."""
+
+    def new(name=None):
+        user_id = next(_user_ids)
+        api = Api(client, as_user(user_id, name or f"user{user_id}_{unique}"))
+        api.user_id, api.username = user_id, name or f"user{user_id}_{unique}"
+        return api
+
+    return new
+
+
+@pytest.fixture
+def api(users):
+    return users()
+
+
+@pytest.fixture
+def other(users):
+    return users()
+
+
+@pytest.fixture
+def anonymous(client):
+    return Api(client, {})
+
+
+@pytest.fixture
+def counts(db):
+    """A snapshot of every collection's document count and every id counter, to prove nothing was saved."""
+
+    def snapshot():
+        documents = {t: db[f"neo_{t}"].count_documents({}) for t in ALL_TYPES}
+        counters = {c["_id"]: c["seq"] for c in db["counters"].find()}
+        return documents, counters
+
+    return snapshot
+
+
+def h5_files(data_dir):
+    return sorted(p for p in data_dir.rglob("*.h5")) if data_dir.exists() else []
