@@ -8,6 +8,7 @@ import requests
 
 from shared.identity import IDENTITY_HEADER, Identity, encode_identity
 from shared.config import COMMON_DEFAULTS
+from stack.system import SERVICES
 
 
 def test_register_and_authenticate_with_form_sets_the_sessionid_cookie(gateway, new_user):
@@ -111,11 +112,14 @@ def test_data_prefix_serves_the_same_api(gateway, new_user):
 
 def test_routes_of_services_not_built_yet_answer_503(gateway, logged_in):
     session = logged_in()
-    response = session.get(f"{gateway}/electrophysiology/segment/")
-    if response.status_code == 503:
-        assert response.json()["message_type"] == "service_unavailable"
-    response = requests.get(f"{gateway}/no-such-prefix/")
-    assert response.status_code == 404
+    prefixes = {"neo": "/electrophysiology/segment/", "metadata": "/metadata/sections/", "files": "/datafiles/", "acl": "/acl/"}
+    for spec in SERVICES:
+        if spec.name in prefixes and not spec.is_built:
+            response = session.get(f"{gateway}{prefixes[spec.name]}")
+            assert response.status_code == 503
+            assert response.json()["message_type"] == "service_unavailable"
+            assert spec.name in response.json()["message"]
+    assert requests.get(f"{gateway}/no-such-prefix/").status_code == 404
     assert requests.get(f"{gateway}/internal/revocations/").status_code == 404
 
 
