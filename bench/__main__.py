@@ -2,7 +2,7 @@
 import importlib
 import sys
 
-BENCHES = ["bench.gateway", "bench.neo_storage"]
+BENCHES = ["bench.gateway", "bench.neo_storage", "bench.neo"]
 
 
 def main() -> int:
