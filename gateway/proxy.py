@@ -227,7 +227,11 @@ class UpstreamBody:
         self.closed = True
         raw = self.response.raw
         try:
-            if not self.complete:
+            if not self.expect_body:
+                # 204/304/HEAD: http.client only marks such a response finished once it is read,
+                # and a connection with an unfinished response fails the next request sent on it.
+                raw.drain_conn()
+            elif not self.complete:
                 raw.close()  # unread bytes on the wire: this connection cannot be reused
             raw.release_conn()
         except Exception:  # closing must never fail a response

@@ -13,7 +13,7 @@ from typing import Any, Callable
 from services.neo.ids import InvalidId, parse_id
 from services.neo.schema import NeoType
 from services.neo.units import UnitError, normalise_unit
-from services.neo.validate import parse_datetime
+from services.neo.validate import INT64_MAX, INT64_MIN, parse_datetime
 from shared.errors import BadRequest
 
 TEXT_LOOKUPS = ("exact", "iexact", "contains", "icontains", "startswith", "istartswith", "endswith", "iendswith")
@@ -78,9 +78,12 @@ def _coerce(spec: FieldSpec, raw: Any) -> Any:
         if isinstance(raw, bool):
             raise ValueError("an integer")
         try:
-            return int(raw)
+            value = int(raw)
         except (TypeError, ValueError):
             raise ValueError(f"an integer, not {raw!r}") from None
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise ValueError("an integer that fits in 64 bits")
+        return value
     if spec.kind == "datetime":
         return raw if isinstance(raw, datetime) else parse_datetime(raw)
     if spec.kind == "id":

@@ -14,7 +14,15 @@ from services.neo.relations import children_of, container_size, descendants
 from services.neo.schema import NEO_TYPES, NeoType
 from services.neo.service import load_readable, parse_object_id, require_type
 from services.neo.units import TIME, convert
-from services.neo.windows import BadWindow, WindowRequest, parse_window, regular_window, timed_window
+from services.neo.windows import (
+    BadWindow,
+    WindowRequest,
+    end_is_by_time,
+    parse_window,
+    regular_window,
+    start_is_by_time,
+    timed_window,
+)
 from shared.errors import BadRequest
 from shared.identity import Identity
 
@@ -147,12 +155,15 @@ def _spiketrain_window(ctx: NeoContext, doc, window: WindowRequest) -> ArrayView
     view = ArrayView(window=(start, stop))
     for name in desc["fields"]:
         view.arrays[name] = ctx.arrays.read(desc, name, start, stop)
-    window_start = window.start_time if window.start_time is not None else t_start
-    if window.start_time is not None:
-        view.scalar_overrides["t_start"] = max(t_start, window.start_time)
-    if window.end_time is not None or window.duration is not None:
+    # The train's bounds become the window's only where the window was given in time (the
+    # parameters that decided it); index-based windows keep the recording's bounds.
+    window_start = t_start
+    if start_is_by_time(window):
+        window_start = max(t_start, window.start_time)
+        view.scalar_overrides["t_start"] = window_start
+    if end_is_by_time(window):
         end = window.end_time if window.end_time is not None else window_start + window.duration
-        view.scalar_overrides["t_stop"] = convert(min(t_stop, end), unit, doc["t_stop"]["units"], TIME)
+        view.scalar_overrides["t_stop"] = convert(max(window_start, min(t_stop, end)), unit, doc["t_stop"]["units"], TIME)
     return view
 
 
@@ -243,7 +254,7 @@ def read_object(
     doc["size"] = container_size(ctx, identity, neo_type, doc)
     tree = _cascade(ctx, identity, neo_type, doc) if request.cascade else None
     versions = [(d["neo_id"], d["version"]) for _, d in tree] if tree else []
-    etag = etag_of([doc["neo_id"], doc["version"], children, versions, request.variant])
+    etag = etag_of([doc["neo_id"], doc["version"], doc["size"], children, versions, request.variant])
     read = ObjectRead(doc=doc, etag=etag)
     if if_none_match and etag in [tag.strip() for tag in if_none_match.split(",")]:
         return read  # the caller answers 304; no array is read
@@ -266,7 +277,8 @@ def read_object(
 def plain_etag(ctx: NeoContext, identity: Identity, neo_type: NeoType, doc: Mapping[str, Any]) -> str:
     """The ETag a plain GET of the object (no parameters) carries, for If-Match on updates."""
     children = children_of(ctx, identity, neo_type, doc["_id"]) if neo_type.children else {}
-    return etag_of([doc["neo_id"], doc["version"], children, [], ReadRequest().variant + "|json"])
+    size = container_size(ctx, identity, neo_type, doc)
+    return etag_of([doc["neo_id"], doc["version"], size, children, [], ReadRequest().variant + "|json"])
 
 
 def _read_npy(ctx: NeoContext, neo_type: NeoType, doc, request: ReadRequest, read: ObjectRead) -> None:

@@ -1,6 +1,7 @@
 """Creating, updating and deleting NEO objects: every check and write of those lives here."""
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
@@ -26,7 +27,9 @@ def _event(event: Any) -> dict:
 
 
 def require_type(type_name: str) -> NeoType:
-    neo_type = NEO_TYPES.get(type_name.lower())
+    name = type_name.lower()
+    # The seed itself writes plural forms at times (GET /electrophysiology/analogsignals/).
+    neo_type = NEO_TYPES.get(name) or (NEO_TYPES.get(name[:-1]) if name.endswith("s") else None)
     if neo_type is None:
         raise NotFound(
             f"There is no object type {type_name!r}; the types are {', '.join(NEO_TYPES)}.", message_type="unknown_type"
@@ -181,19 +184,31 @@ def create_objects(
     return _write_drafts(ctx, identity, drafts, source)
 
 
+def _write_arrays(ctx: NeoContext, neo_type: NeoType, changes: Changes, key: str, old: dict | None = None) -> dict:
+    """Store the changed arrays as a new file version; a broken upload is a 400."""
+    new_fields = {name: array.source for name, array in changes.arrays.items()}
+    try:
+        if old:
+            keep = [name for name in old.get("fields", {}) if name not in new_fields]
+            return ctx.arrays.copy_fields(key, old, keep, new_fields)
+        return ctx.arrays.write(key, new_fields)
+    except ValueError as exc:
+        raise BadRequest(f"An array could not be stored: {exc}.", message_type="invalid_array") from None
+
+
 def _write_drafts(ctx: NeoContext, identity: Identity, drafts: list[_Draft], source: str | None) -> list[dict]:
     neo_type = drafts[0].neo_type
-    for draft, object_id in zip(drafts, ctx.store.next_ids(neo_type.name, len(drafts))):
-        draft.object_id = object_id
     try:
+        # Arrays first: an upload that turns out broken must not use up ids or leave documents.
         for draft in drafts:
             if draft.changes.arrays:
-                key = neo_id(neo_type.name, draft.object_id)
-                draft.descriptor = ctx.arrays.write(key, {n: a.source for n, a in draft.changes.arrays.items()})
+                draft.descriptor = _write_arrays(ctx, neo_type, draft.changes, f"{neo_type.name}_{uuid.uuid4().hex[:8]}")
+        for draft, object_id in zip(drafts, ctx.store.next_ids(neo_type.name, len(drafts))):
+            draft.object_id = object_id
         documents = [draft.document(identity, source) for draft in drafts]
         ctx.store.collection(neo_type).insert_many(documents, ordered=True)
     except BaseException:
-        ctx.store.collection(neo_type).delete_many({"_id": {"$in": [d.object_id for d in drafts]}})
+        ctx.store.collection(neo_type).delete_many({"_id": {"$in": [d.object_id for d in drafts if d.object_id]}})
         for draft in drafts:
             if draft.descriptor:
                 ctx.arrays.delete(draft.descriptor)
@@ -225,12 +240,7 @@ def update_object(
     resolve_parents(ctx, identity, changes.parents)
     descriptor = doc.get("arrays")
     if changes.arrays:
-        new_fields = {name: array.source for name, array in changes.arrays.items()}
-        keep = [name for name in (descriptor or {}).get("fields", {}) if name not in new_fields]
-        descriptor = (
-            ctx.arrays.copy_fields(doc["neo_id"], doc["arrays"], keep, new_fields)
-            if doc.get("arrays") else ctx.arrays.write(doc["neo_id"], new_fields)
-        )
+        descriptor = _write_arrays(ctx, neo_type, changes, doc["neo_id"], old=doc.get("arrays"))
     values = _field_values(neo_type, changes)
     unset = {name: "" for name, value in values.items() if value is None and name in changes.scalars}
     values = {name: value for name, value in values.items() if name not in unset}

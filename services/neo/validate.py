@@ -22,6 +22,7 @@ READ_ONLY_FIELDS = frozenset(
     {"neo_id", "author", "date_created", "last_modified", "size", "message", "message_type", "logged_in_as", "owner"}
 )
 MAX_STRING = 10_000
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S.%f",
                 "%Y-%m-%d", "%d/%m/%Y", "%d.%m.%Y")
 
@@ -75,10 +76,12 @@ def _attribute_value(attribute: Attribute, raw: Any) -> Any:
             raise ValueError("required; it cannot be empty")
         return raw
     if attribute.kind == "int":
+        if isinstance(raw, str) and raw.strip().lstrip("-").isdigit():
+            raw = int(raw)
         if isinstance(raw, bool) or not isinstance(raw, int):
-            if isinstance(raw, str) and raw.strip().lstrip("-").isdigit():
-                return int(raw)
             raise ValueError("an integer")
+        if not INT64_MIN <= raw <= INT64_MAX:
+            raise ValueError("an integer that fits in 64 bits")
         return raw
     return parse_datetime(raw)
 
@@ -96,12 +99,18 @@ def _units(raw: Mapping[str, Any], data_field: DataField) -> str:
         raise ValueError(str(exc)) from None
 
 
+def _holds_bool(data: Any) -> bool:
+    if isinstance(data, list):
+        return any(_holds_bool(item) for item in data)
+    return isinstance(data, bool)
+
+
 def _json_array(data: Any, data_field: DataField) -> np.ndarray:
     try:
         array = np.asarray(data)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise ValueError("`data` must be a list of numbers with a regular shape") from None
-    if array.dtype.kind not in "iuf" or array.dtype == np.bool_:
+    if array.dtype.kind not in "iuf" or array.dtype == np.bool_ or _holds_bool(data):
         raise ValueError("`data` must hold numbers only")
     _check_ndim(array.ndim, data_field)
     return array.astype(np.float64, copy=False)
@@ -133,6 +142,8 @@ def _data_field(data_field: DataField, raw: Any, upload: Any) -> tuple[str, Any]
         if "data" in raw:
             raise ValueError("give the data either in JSON or as an .npy part, not both")
         stream = NpyStream(upload)
+        if stream.dtype.kind not in "iuf" or stream.dtype.itemsize > 8:
+            raise ValueError(f"the .npy part holds {stream.dtype}; give integers or floats")
         _check_ndim(len(stream.shape), data_field)
         return "array", ArrayInput(units, stream)
     if "data" not in raw:
@@ -174,13 +185,12 @@ def parse_changes(
             problems[name] = str(exc)
         except KeyError:
             problems[name] = _unknown_reason(neo_type, name)
-    for name, upload in uploads.items():
-        if name not in body:
-            data_field = neo_type.data_field(name)
-            if data_field is None or not data_field.is_array:
-                problems[name] = f"{neo_type.name} has no array field {name!r}"
-            else:
-                problems[name] = "give its units in the JSON part, like {\"%s\": {\"units\": ...}}" % name
+    for name in uploads:
+        data_field = neo_type.data_field(name)
+        if data_field is None or not data_field.is_array:
+            problems[name] = f"{neo_type.name} has no array field {name!r} for an .npy part"
+        elif name not in body:
+            problems[name] = "give its units in the JSON part, like {\"%s\": {\"units\": ...}}" % name
     if creating:
         _check_required(neo_type, changes, problems)
     problems.check()

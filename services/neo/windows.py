@@ -81,7 +81,7 @@ def _parse_number(name: str, raw: str) -> float | int:
 
 def _checked(start: int, stop: int, length: int, *, allow_empty: bool) -> tuple[int, int]:
     stop = min(stop, length)
-    if length and start >= length:
+    if length and start >= length and not (allow_empty and start == length):
         raise BadWindow(f"The window starts after the data ends ({length} samples).")
     if stop < start or (stop == start and not allow_empty and length):
         raise BadWindow("The window is empty: its end is before its start.")
@@ -114,6 +114,16 @@ def regular_window(request: WindowRequest, *, length: int, t_start: float, sampl
     return _checked(start, stop, length, allow_empty=False)
 
 
+def start_is_by_time(request: WindowRequest) -> bool:
+    return request.start_index is None and request.start_time is not None
+
+
+def end_is_by_time(request: WindowRequest) -> bool:
+    return request.end_index is None and request.samples_count is None and (
+        request.end_time is not None or request.duration is not None
+    )
+
+
 def timed_window(
     request: WindowRequest,
     *,
@@ -128,6 +138,8 @@ def timed_window(
     allowed here (a stretch without spikes is a valid answer).
     """
     if request.start_index is not None:
+        if length and request.start_index >= length:
+            raise BadWindow(f"`start_index` is past the last value ({length} values).")
         start = request.start_index
         window_start = time_at(start) if start < length else t_start
     elif request.start_time is not None:
