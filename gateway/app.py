@@ -10,13 +10,13 @@ import logging
 import re
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import requests
 from flask import Flask, Response, g, request
 
-from gateway.auth import RevocationCache, RevokedToken, check_token, extract_token
+from gateway.auth import RevocationCache, RevokedToken, VerifiedTokens, check_token, extract_token
 from gateway.health import init_health
 from gateway.proxy import (
     ClientBodyError,
@@ -77,6 +77,7 @@ class InvalidTokenError(ApiError):
 class GatewayState:
     revocations: RevocationCache
     upstreams: Upstreams
+    verified: VerifiedTokens = field(default_factory=VerifiedTokens)
 
     def stop(self) -> None:
         self.revocations.stop()
@@ -162,7 +163,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         if source is None:
             return Identity(client_ip=client_ip)
         try:
-            session = check_token(source.token, app.config["JWT_SECRET"], state.revocations)
+            session = check_token(source.token, app.config["JWT_SECRET"], state.revocations, state.verified)
         except InvalidToken as exc:
             if is_login_path(route.upstream_path):
                 return Identity(client_ip=client_ip)  # a stale cookie must not block logging in

@@ -11,6 +11,7 @@ import logging
 import os
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
@@ -189,9 +190,38 @@ class RevocationCache:
             self._stop.wait(self.poll_seconds)
 
 
-def check_token(token: str, secret: str, revocations: RevocationCache) -> SessionToken:
+class VerifiedTokens:
+    """Tokens whose signature already verified, kept until they expire (bounded, least recent out).
+
+    Signature checks cost more than the rest of the gateway's work on a small request; revocation
+    is still checked on every request.
+    """
+
+    def __init__(self, capacity: int = 4096):
+        self.capacity = capacity
+        self._sessions: OrderedDict[tuple[str, str], SessionToken] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def verify(self, token: str, secret: str) -> SessionToken:
+        key = (token, secret)
+        with self._lock:
+            session = self._sessions.get(key)
+            if session is not None:
+                self._sessions.move_to_end(key)
+        if session is None or session.expires_at <= time.time():
+            session = verify_token(token, secret)  # raises for expired tokens too
+            with self._lock:
+                self._sessions[key] = session
+                while len(self._sessions) > self.capacity:
+                    self._sessions.popitem(last=False)
+        return session
+
+
+def check_token(
+    token: str, secret: str, revocations: RevocationCache, verified: VerifiedTokens | None = None
+) -> SessionToken:
     """The verified session of a public token; raises InvalidToken (or RevokedToken)."""
-    session = verify_token(token, secret)
+    session = verified.verify(token, secret) if verified is not None else verify_token(token, secret)
     if revocations.enabled:
         revocations.ensure_started()
         if not revocations.synced:

@@ -114,3 +114,40 @@ def test_tokens_are_not_delayed_when_auth_is_down_at_start():
         assert not cache.synced
     finally:
         cache.stop()
+
+
+def test_verified_tokens_are_reused_until_they_expire_and_revocation_still_applies(monkeypatch):
+    import time as real_time
+
+    from gateway import auth
+    from gateway.auth import VerifiedTokens
+
+    secret = "s" * 40
+    calls = []
+    original = auth.verify_token
+    monkeypatch.setattr(auth, "verify_token", lambda token, key: calls.append(token) or original(token, key))
+    verified = VerifiedTokens(capacity=2)
+    token, session = issue_token(user_id=1, username="ann", secret=secret, ttl_seconds=60)
+    assert verified.verify(token, secret) == session
+    assert verified.verify(token, secret) == session
+    assert len(calls) == 1
+    with pytest.raises(InvalidToken):
+        verified.verify(token, "another secret that is long enough!!")
+    others = [issue_token(user_id=i, username="x", secret=secret, ttl_seconds=60)[0] for i in (2, 3)]
+    for other in others:
+        verified.verify(other, secret)
+    verified.verify(token, secret)  # pushed out by the two newer ones: verified again
+    assert len(calls) == 5  # first use, the wrong secret, two others, and again after eviction
+    monkeypatch.setattr(auth.time, "time", lambda: real_time.time() + 3600)
+    with pytest.raises(InvalidToken):
+        verified.verify(token, secret)  # expired: never served from the cache
+
+    monkeypatch.setattr(auth.time, "time", real_time.time)
+    cache = RevocationCache("", 0.3, fetch=lambda since: {"revoked": [], "now": 1.0})
+    cache.poll_once()
+    cache.ensure_started = lambda: None  # type: ignore[method-assign]
+    cached = VerifiedTokens()
+    assert check_token(token, secret, cache, cached) == session
+    cache.apply({"revoked": [{"jti": session.session_id, "exp": session.expires_at, "revoked_at": 2.0}], "now": 3.0})
+    with pytest.raises(RevokedToken):
+        check_token(token, secret, cache, cached)
