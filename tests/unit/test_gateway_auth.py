@@ -138,11 +138,12 @@ def test_verified_tokens_are_reused_until_they_expire_and_revocation_still_appli
         verified.verify(other, secret)
     verified.verify(token, secret)  # pushed out by the two newer ones: verified again
     assert len(calls) == 5  # first use, the wrong secret, two others, and again after eviction
-    monkeypatch.setattr(auth.time, "time", lambda: real_time.time() + 3600)
+    wall_clock = real_time.time
+    monkeypatch.setattr(auth.time, "time", lambda: wall_clock() + 3600)
     with pytest.raises(InvalidToken):
         verified.verify(token, secret)  # expired: never served from the cache
 
-    monkeypatch.setattr(auth.time, "time", real_time.time)
+    monkeypatch.setattr(auth.time, "time", wall_clock)
     cache = RevocationCache("", 0.3, fetch=lambda since: {"revoked": [], "now": 1.0})
     cache.poll_once()
     cache.ensure_started = lambda: None  # type: ignore[method-assign]
