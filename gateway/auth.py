@@ -208,12 +208,17 @@ class VerifiedTokens:
             session = self._sessions.get(key)
             if session is not None:
                 self._sessions.move_to_end(key)
-        if session is None or session.expires_at <= time.time():
-            session = verify_token(token, secret)  # raises for expired tokens too
+        if session is not None:
+            if session.expires_at > time.time():
+                return session
             with self._lock:
-                self._sessions[key] = session
-                while len(self._sessions) > self.capacity:
-                    self._sessions.popitem(last=False)
+                self._sessions.pop(key, None)
+            raise InvalidToken("Signature has expired")
+        session = verify_token(token, secret)
+        with self._lock:
+            self._sessions[key] = session
+            while len(self._sessions) > self.capacity:
+                self._sessions.popitem(last=False)
         return session
 
 
