@@ -97,8 +97,12 @@ class System:
         built = [spec for spec in SERVICES if spec.is_built]
         for spec in built:
             self.service_ports.setdefault(spec.name, free_port() if self.random_ports else spec.default_port)
-            self._start_service(spec, env)
-        gateway_env = {**env, **{spec.url_variable: self.service_url(spec.name) for spec in built}}
+        # Every service gets the URLs of all built services (NEO_URL, METADATA_URL, ...) for its
+        # internal calls; the gateway gets them to route.
+        urls = {spec.url_variable: self.service_url(spec.name) for spec in built}
+        for spec in built:
+            self._start_service(spec, {**env, **urls})
+        gateway_env = {**env, **urls}
         self._start_gunicorn("gateway", "gateway.app:create_app()", self.gateway_port, gateway_env)
         for spec in built:
             self._wait_ready(spec.name, f"{self.service_url(spec.name)}/readyz", timeout)

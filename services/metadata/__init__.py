@@ -1,0 +1,1 @@
+"""The metadata service: odML sections, properties and values (seed 001, METADATA MANAGEMENT)."""

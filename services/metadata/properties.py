@@ -1,0 +1,347 @@
+"""Properties and their values: every check and write of those lives here.
+
+A property document holds its values in order (`values: [{"id", "value", "text"}]`), so a
+property and its values change together in one single-document write. Properties carry their
+section's permission read model (`owner`, `safety_level`, `shared_with`, `readers`, `writers`)
+and `ancestors` (the section's, plus the section), so that every listing is one indexed query.
+Reading a property needs read access to its section; any change needs write access to it.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Iterable, Mapping
+
+from services.metadata import events
+from services.metadata.context import MetadataContext
+from services.metadata.dtypes import DtypeError, infer_dtype, normalise_value, normalise_values, value_text
+from services.metadata.fields import MISSING, PROPERTY_TEXT, parse_property_body, parse_value_body
+from services.metadata.ids import typed
+from services.metadata.search import property_search_text
+from services.metadata.sections import acl_of, event, now, path_id, refresh_search_text, resolve_section
+from services.metadata.store import HIDDEN, LIVE
+from shared.access import can_read, can_write
+from shared.errors import BadRequest, Conflict, Forbidden, NotFound, PreconditionFailed
+from shared.events import outbox_fields, tombstone_update, with_outbox
+from shared.identity import Identity
+
+PROPERTY_FIELDS = ("name", *PROPERTY_TEXT, "uncertainty")
+
+
+class InvalidValue(BadRequest):
+    message_type = "invalid_value"
+
+
+# --- loading ------------------------------------------------------------------------------------
+
+def load_property(ctx: MetadataContext, identity: Identity, property_id: int, *, write: bool = False) -> dict[str, Any]:
+    doc = ctx.store.properties.find_one({"_id": property_id, **LIVE}, HIDDEN)
+    if doc is None:
+        raise NotFound(f"There is no property_{property_id}.")
+    if not can_read(doc, identity):
+        raise Forbidden(f"You may not read property_{property_id}.")
+    if write and not can_write(doc, identity):
+        raise Forbidden(f"You may read but not change property_{property_id} (it takes its section's permissions).")
+    return doc
+
+
+def resolve_property(ctx: MetadataContext, identity: Identity, property_id: int, *, name: str) -> dict[str, Any]:
+    doc = ctx.store.properties.find_one({"_id": property_id, **LIVE}, HIDDEN)
+    if doc is None:
+        raise NotFound(f"`{name}`: there is no property_{property_id}.", message_type="unknown_property",
+                       details={"field": name})
+    if not can_write(doc, identity):
+        raise Forbidden(f"`{name}`: you may not change property_{property_id}.")
+    return doc
+
+
+def load_value(ctx: MetadataContext, identity: Identity, value_id: int, *, write: bool = False) -> tuple[dict, dict, int]:
+    """(property, value entry, position) of a value."""
+    doc = ctx.store.properties.find_one({"values.id": value_id, **LIVE}, HIDDEN)
+    if doc is None:
+        raise NotFound(f"There is no value_{value_id}.")
+    if not can_read(doc, identity):
+        raise Forbidden(f"You may not read value_{value_id}.")
+    if write and not can_write(doc, identity):
+        raise Forbidden(f"You may read but not change value_{value_id} (it takes its section's permissions).")
+    for position, entry in enumerate(doc["values"]):
+        if entry["id"] == value_id:
+            return doc, entry, position
+    raise NotFound(f"There is no value_{value_id}.")  # changed between the query and now
+
+
+# --- building -----------------------------------------------------------------------------------
+
+def value_entry(value_id: int, value: Any, when: datetime) -> dict[str, Any]:
+    return {"id": value_id, "value": value, "text": value_text(value), "date_created": when}
+
+
+def _typed_values(raw: list[Any], dtype: str) -> list[Any]:
+    try:
+        return normalise_values(raw, dtype)
+    except DtypeError as exc:
+        raise InvalidValue(f"The values do not fit dtype {dtype}: {exc}.", details={"dtype": dtype, "problem": str(exc)}) from None
+
+
+def _check_count(ctx: MetadataContext, count: int) -> None:
+    if count > ctx.limits.max_values:
+        raise BadRequest(f"A property holds at most {ctx.limits.max_values} values.", message_type="too_many_values")
+
+
+def _name_taken(ctx: MetadataContext, section_id: int, name: str, exclude: int | None = None) -> None:
+    clause: dict[str, Any] = {"section": section_id, "name": name, **LIVE}
+    if exclude is not None:
+        clause["_id"] = {"$ne": exclude}
+    if ctx.store.properties.count_documents(clause, limit=1):
+        raise Conflict(f"section_{section_id} already has a property named {name!r}; property names are unique "
+                       "within a section, as in odML.", message_type="name_taken", details={"name": name})
+
+
+def _next_position(ctx: MetadataContext, section_id: int) -> int:
+    last = ctx.store.properties.find_one({"section": section_id, **LIVE}, {"tree_position": 1}, sort=[("tree_position", -1)])
+    return int(last.get("tree_position", 0)) + 1 if last else 0
+
+
+def new_property_doc(
+    ctx: MetadataContext,
+    *,
+    property_id: int,
+    section: Mapping[str, Any],
+    fields: Mapping[str, Any],
+    dtype: str,
+    entries: list[dict[str, Any]],
+    tree_position: int,
+    created_by: str | None,
+    when: datetime,
+) -> dict[str, Any]:
+    doc = {
+        "_id": property_id,
+        "section": section["_id"],
+        "ancestors": [*section["ancestors"], section["_id"]],
+        **{key: fields.get(key) for key in PROPERTY_FIELDS},
+        "dtype": dtype,
+        "values": entries,
+        "tree_position": tree_position,
+        "created_by": created_by,
+        "date_created": when,
+        "last_modified": when,
+        "version": 1,
+        **acl_of(section),
+    }
+    doc["search_text"] = property_search_text(doc, ctx.limits.search_text_chars)
+    return doc
+
+
+def property_created_event(doc: Mapping[str, Any]) -> dict:
+    return event(events.PropertyCreated(property_id=doc["_id"], section_id=doc["section"], owner=doc["owner"],
+                                        name=doc["name"], value_ids=[v["id"] for v in doc["values"]]))
+
+
+def copy_properties_docs(
+    ctx: MetadataContext, identity: Identity, props: list[Mapping[str, Any]], section: Mapping[str, Any], when: datetime
+) -> list[dict[str, Any]]:
+    """New documents (with their created events) copying `props` into the new `section`; new ids throughout."""
+    if not props:
+        return []
+    property_ids = ctx.store.next_ids("property", len(props))
+    value_ids = iter(ctx.store.next_ids("value", sum(len(p.get("values") or ()) for p in props)))
+    docs = []
+    for prop, property_id in zip(props, property_ids):
+        entries = [value_entry(next(value_ids), v["value"], when) for v in prop.get("values") or ()]
+        doc = new_property_doc(ctx, property_id=property_id, section=section, fields=prop, dtype=prop["dtype"],
+                               entries=entries, tree_position=prop.get("tree_position", 0),
+                               created_by=identity.username, when=when)
+        docs.append({**doc, **outbox_fields(property_created_event(doc))})
+    return docs
+
+
+# --- properties ---------------------------------------------------------------------------------
+
+def create_property(*, ctx: MetadataContext, identity: Identity, body: Any) -> dict[str, Any]:
+    changes = parse_property_body(body, creating=True)
+    section = resolve_section(ctx, identity, changes.section, name="section_id")
+    raw_values = changes.values or []
+    dtype = changes.dtype or (infer_dtype(raw_values[0]) if raw_values else "string")
+    values = _typed_values(raw_values, dtype)
+    _check_count(ctx, len(values))
+    _name_taken(ctx, section["_id"], changes.fields["name"])
+    position = changes.tree_position if changes.tree_position is not None else _next_position(ctx, section["_id"])
+    (property_id,) = ctx.store.next_ids("property")
+    when = now()
+    entries = [value_entry(i, v, when) for i, v in zip(ctx.store.next_ids("value", len(values)), values)]
+    doc = new_property_doc(ctx, property_id=property_id, section=section, fields=changes.fields, dtype=dtype,
+                           entries=entries, tree_position=position, created_by=identity.username, when=when)
+    ctx.store.properties.insert_one({**doc, **outbox_fields(property_created_event(doc))})
+    refresh_search_text(ctx, section["_id"])
+    return doc
+
+
+def _merge_values(ctx: MetadataContext, old: list[dict], new_values: list[Any], when: datetime) -> list[dict]:
+    """The new list of entries: a value equal to an old one keeps that one's id (labels stay)."""
+    unused = list(old)
+    entries: list[dict | None] = []
+    fresh = 0
+    for value in new_values:
+        match = next((e for e in unused if e["value"] == value
+                      and isinstance(e["value"], bool) == isinstance(value, bool)), None)
+        if match is not None:
+            unused.remove(match)
+            entries.append(match)
+        else:
+            entries.append(None)
+            fresh += 1
+    ids = iter(ctx.store.next_ids("value", fresh))
+    return [e if e is not None else value_entry(next(ids), v, when) for e, v in zip(entries, new_values)]
+
+
+def update_property(*, ctx: MetadataContext, identity: Identity, raw_id: str, body: Any) -> dict[str, Any]:
+    """Change fields; `values` replaces the list; a new `dtype` must fit every value; `section_id` moves it."""
+    changes = parse_property_body(body, creating=False)
+    doc = load_property(ctx, identity, path_id(raw_id, "property"), write=True)
+    values = {k: v for k, v in changes.fields.items() if doc.get(k) != v}
+    section_id = doc["section"]
+    if changes.section is not None and changes.section != doc["section"]:
+        section = resolve_section(ctx, identity, changes.section, name="section_id")
+        section_id = section["_id"]
+        values.update(section=section_id, ancestors=[*section["ancestors"], section_id], **acl_of(section))
+        values["tree_position"] = _next_position(ctx, section_id)
+    if changes.tree_position is not None:
+        values["tree_position"] = changes.tree_position
+    dtype = changes.dtype or doc["dtype"]
+    when = now()
+    entries = doc["values"]
+    if changes.values is not None or dtype != doc["dtype"]:
+        raw = changes.values if changes.values is not None else [e["value"] for e in doc["values"]]
+        typed_values = _typed_values(raw, dtype)
+        _check_count(ctx, len(typed_values))
+        if changes.values is None:  # only the dtype changed: the same values, converted, keep their ids
+            entries = [{**e, "value": v, "text": value_text(v)} for e, v in zip(doc["values"], typed_values)]
+        else:
+            entries = _merge_values(ctx, doc["values"], typed_values, when)
+        if dtype != doc["dtype"]:
+            values["dtype"] = dtype
+        if [e["id"] for e in entries] != [e["id"] for e in doc["values"]] or entries != doc["values"]:
+            values["values"] = entries
+    if "name" in values or section_id != doc["section"]:
+        _name_taken(ctx, section_id, values.get("name", doc["name"]), exclude=doc["_id"])
+    if not values:
+        return doc
+    merged = {**doc, **values}
+    values["search_text"] = property_search_text(merged, ctx.limits.search_text_chars)
+    old_ids, new_ids = {e["id"] for e in doc["values"]}, {e["id"] for e in entries}
+    changed_fields = sorted(k for k in values if k not in ("search_text", "ancestors", "owner", "author",
+                                                           "safety_level", "shared_with", "readers", "writers"))
+    updated = events.PropertyUpdated(property_id=doc["_id"], section_id=section_id, fields=changed_fields,
+                                     value_ids_added=sorted(new_ids - old_ids), value_ids_removed=sorted(old_ids - new_ids))
+    _write(ctx, doc, {"$set": {**values, "last_modified": when}}, event(updated))
+    refresh_search_text(ctx, section_id)
+    if section_id != doc["section"]:
+        refresh_search_text(ctx, doc["section"])
+    return load_property(ctx, identity, doc["_id"])
+
+
+def _write(ctx: MetadataContext, doc: Mapping[str, Any], update: dict[str, Any], *envelopes: dict) -> None:
+    update = {**update, "$inc": {"version": 1}}
+    result = ctx.store.properties.update_one({"_id": doc["_id"], "version": doc["version"], **LIVE},
+                                             with_outbox(update, *envelopes))
+    if result.modified_count != 1:
+        raise PreconditionFailed(f"property_{doc['_id']} was changed by another request at the same time; try again.")
+
+
+def delete_property(*, ctx: MetadataContext, identity: Identity, raw_id: str) -> dict[str, Any]:
+    doc = load_property(ctx, identity, path_id(raw_id, "property"), write=True)
+    deleted = events.PropertyDeleted(property_id=doc["_id"], section_id=doc["section"], owner=doc["owner"],
+                                     value_ids=[v["id"] for v in doc["values"]])
+    ctx.store.properties.update_one({"_id": doc["_id"], **LIVE}, tombstone_update(event(deleted)))
+    refresh_search_text(ctx, doc["section"])
+    return doc
+
+
+# --- values -------------------------------------------------------------------------------------
+
+def _typed_value(value: Any, dtype: str) -> Any:
+    try:
+        return normalise_value(value, dtype)
+    except DtypeError as exc:
+        raise InvalidValue(f"The value does not fit dtype {dtype}: {exc}.", details={"dtype": dtype, "problem": str(exc)}) from None
+
+
+def _values_update(ctx: MetadataContext, doc: Mapping[str, Any], entries: list[dict], when: datetime) -> dict[str, Any]:
+    merged = {**doc, "values": entries}
+    return {"$set": {"values": entries, "search_text": property_search_text(merged, ctx.limits.search_text_chars),
+                     "last_modified": when}}
+
+
+def create_value(*, ctx: MetadataContext, identity: Identity, body: Any) -> tuple[dict, dict, int]:
+    changes = parse_value_body(body, creating=True)
+    doc = resolve_property(ctx, identity, changes.property, name="property_id")
+    value = _typed_value(changes.value, doc["dtype"])
+    _check_count(ctx, len(doc["values"]) + 1)
+    (value_id,) = ctx.store.next_ids("value")
+    when = now()
+    entries = list(doc["values"])
+    position = len(entries) if changes.position is None else min(changes.position, len(entries))
+    entries.insert(position, value_entry(value_id, value, when))
+    created = events.ValueCreated(value_id=value_id, property_id=doc["_id"], section_id=doc["section"])
+    _write(ctx, doc, _values_update(ctx, doc, entries, when), event(created))
+    refresh_search_text(ctx, doc["section"])
+    return load_value(ctx, identity, value_id)
+
+
+def update_value(*, ctx: MetadataContext, identity: Identity, raw_id: str, body: Any) -> tuple[dict, dict, int]:
+    changes = parse_value_body(body, creating=False)
+    doc, entry, position = load_value(ctx, identity, path_id(raw_id, "value"), write=True)
+    if changes.property is not None and changes.property != doc["_id"]:
+        raise BadRequest("A value cannot move to another property; create it there and delete this one.",
+                         message_type="invalid_fields", details={"property_id": "cannot change"})
+    entries = list(doc["values"])
+    new_entry = dict(entry)
+    if changes.value is not MISSING:
+        value = _typed_value(changes.value, doc["dtype"])
+        new_entry.update(value=value, text=value_text(value))
+    entries.pop(position)
+    new_position = position if changes.position is None else min(changes.position, len(entries))
+    entries.insert(new_position, new_entry)
+    if entries == doc["values"]:
+        return doc, entry, position
+    when = now()
+    updated = events.ValueUpdated(value_id=entry["id"], property_id=doc["_id"], section_id=doc["section"])
+    _write(ctx, doc, _values_update(ctx, doc, entries, when), event(updated))
+    refresh_search_text(ctx, doc["section"])
+    return load_value(ctx, identity, entry["id"])
+
+
+def delete_value(*, ctx: MetadataContext, identity: Identity, raw_id: str) -> tuple[dict, dict, int]:
+    doc, entry, position = load_value(ctx, identity, path_id(raw_id, "value"), write=True)
+    entries = [e for e in doc["values"] if e["id"] != entry["id"]]
+    deleted = events.ValueDeleted(value_id=entry["id"], property_id=doc["_id"], section_id=doc["section"])
+    _write(ctx, doc, _values_update(ctx, doc, entries, now()), event(deleted))
+    refresh_search_text(ctx, doc["section"])
+    return doc, entry, position
+
+
+def resolve_values(*, ctx: MetadataContext, value_ids: Iterable[int]) -> tuple[list[dict[str, Any]], list[int]]:
+    """For other services (labels): each value with its property, section and read model; and the missing ids."""
+    wanted = list(dict.fromkeys(value_ids))
+    found: dict[int, dict[str, Any]] = {}
+    projection = {"name": 1, "section": 1, "dtype": 1, "unit": 1, "values": 1, "owner": 1, "author": 1,
+                  "safety_level": 1, "shared_with": 1, "readers": 1, "writers": 1}
+    for prop in ctx.store.properties.find({"values.id": {"$in": wanted}, **LIVE}, projection):
+        for position, entry in enumerate(prop["values"]):
+            if entry["id"] in wanted:
+                found[entry["id"]] = {
+                    "id": typed("value", entry["id"]),
+                    "value_id": entry["id"],
+                    "value": entry["value"],
+                    "position": position,
+                    "property_id": prop["_id"],
+                    "property_name": prop.get("name"),
+                    "section_id": prop["section"],
+                    "dtype": prop.get("dtype"),
+                    "unit": prop.get("unit"),
+                    "owner": prop.get("owner"),
+                    "safety_level": prop.get("safety_level"),
+                    "readers": prop.get("readers") or [],
+                    "writers": prop.get("writers") or [],
+                }
+    return [found[i] for i in wanted if i in found], [i for i in wanted if i not in found]
+

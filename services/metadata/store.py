@@ -1,0 +1,65 @@
+"""The metadata service's collections and their indexes.
+
+- `sections`: one document per section, with `parent_section`, `ancestors` (ids from the root down
+  to the parent: a subtree is one indexed query `{"ancestors": id}`), `depth`, `tree_position`
+  (order among siblings), the permission read model (shared/access.py) and `search_text`.
+- `properties`: one document per property, holding its values (`values: [{"id", "value", "text"}]`,
+  in order), its section's read model (copied, so that listing is one query) and the section's
+  `ancestors` plus the section itself.
+- `datafile_links`: which datafiles appear in which section (`kind` "home" from the files service's
+  events, "copy" from copies with `with_datafiles`).
+- `counters`: one integer sequence per kind (section, property, value).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pymongo import ASCENDING, ReturnDocument
+from pymongo.collection import Collection
+from pymongo.database import Database
+
+from shared.events import ensure_outbox_indexes
+
+# Live documents only: deleted ones wait as tombstones until their event is published.
+LIVE = {"_tombstone": {"$ne": True}}
+OUTBOX_COLLECTIONS = ("sections", "properties")
+HIDDEN = {"_outbox": 0, "_outbox_pending": 0, "_outbox_lease": 0}
+
+
+@dataclass(frozen=True)
+class MetadataStore:
+    db: Database
+
+    @property
+    def sections(self) -> Collection:
+        return self.db["sections"]
+
+    @property
+    def properties(self) -> Collection:
+        return self.db["properties"]
+
+    @property
+    def links(self) -> Collection:
+        return self.db["datafile_links"]
+
+    def next_ids(self, kind: str, count: int = 1) -> list[int]:
+        if count <= 0:
+            return []
+        counter = self.db["counters"].find_one_and_update(
+            {"_id": kind}, {"$inc": {"seq": count}}, upsert=True, return_document=ReturnDocument.AFTER
+        )
+        last = int(counter["seq"])
+        return list(range(last - count + 1, last + 1))
+
+    def ensure_indexes(self) -> None:
+        for key in ("owner", "readers", "safety_level", "ancestors", "date_created", "author", "search_text"):
+            self.sections.create_index([(key, ASCENDING)])
+        self.sections.create_index([("parent_section", ASCENDING), ("tree_position", ASCENDING)])
+        self.sections.create_index([("parent_section", ASCENDING), ("name", ASCENDING)])
+        for key in ("owner", "readers", "safety_level", "ancestors", "search_text", "values.id"):
+            self.properties.create_index([(key, ASCENDING)])
+        self.properties.create_index([("section", ASCENDING), ("tree_position", ASCENDING)])
+        self.properties.create_index([("section", ASCENDING), ("name", ASCENDING)])
+        self.links.create_index([("section", ASCENDING)])
+        self.links.create_index([("datafile", ASCENDING)])
+        ensure_outbox_indexes(self.db, OUTBOX_COLLECTIONS)
