@@ -40,10 +40,11 @@ from shared.events.outbox import (
     with_outbox,
 )
 from shared.events.relay import OutboxRelay
-from shared.events.topology import dead_queue_name, delete_topology, dlx_name, retry_queue_name
+from shared.events.topology import dead_queue_name, delete_topology, dlx_name, queue_name, retry_queue_name
 from shared.events.worker import ConsumerSpec, run_worker
 
 __all__ = [
+    "queue_name",
     "OUTBOX_COLLECTION",
     "Consumer",
     "ConsumerSpec",

@@ -19,6 +19,15 @@ import pika
 log = logging.getLogger(__name__)
 
 
+def queue_name(exchange: str, purpose: str) -> str:
+    """The broker queue of a consumer (`<service>.<purpose>`), scoped by the exchange it binds to.
+
+    A queue's dead-letter arguments name its exchange, so two systems sharing a broker with
+    different exchanges (test runs, staging beside production) must never share a queue.
+    """
+    return f"{exchange}.{purpose}"
+
+
 def dlx_name(exchange: str) -> str:
     return f"{exchange}.dlx"
 

@@ -16,6 +16,7 @@ from shared.events.backoff import Backoff
 from shared.events.consumer import Consumer, Handler
 from shared.events.outbox import ensure_outbox_indexes
 from shared.events.relay import OutboxRelay
+from shared.events.topology import queue_name
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ def run_worker(
         consumer = Consumer(
             amqp_url=amqp_url,
             exchange=exchange,
-            queue=spec.queue,
+            queue=queue_name(exchange, spec.queue),
             handlers=spec.handlers,
             db=db,
             prefetch=spec.prefetch,

@@ -1,11 +1,11 @@
 """The whole system started as `make run` starts it (free ports, its own exchange and databases)."""
 import uuid
 
-import pika
 import pymongo
 import pytest
 import requests
 
+from shared.events import delete_topology, queue_name
 from stack.procs import free_port
 from stack.system import System
 
@@ -42,14 +42,15 @@ def system(tmp_path_factory, mongo_url, amqp_url):
 
 
 def _delete_exchange(amqp_url, exchange):
+    """The exchange, its dead-letter exchange and the queues the services' workers declared."""
+    from services.files.worker import conversion_queue
+    from services.metadata.links import QUEUE as METADATA_LINKS
+
+    queues = [conversion_queue({"EVENT_EXCHANGE": exchange}), queue_name(exchange, METADATA_LINKS)]
     try:
-        connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
-        channel = connection.channel()
-        channel.exchange_delete(exchange)
-        channel.exchange_delete(f"{exchange}.dlx")
-        connection.close()
+        delete_topology(amqp_url, exchange, queues)
     except Exception:
-        pass
+        pass  # a broker gone at the end of the run must not fail the tests
 
 
 @pytest.fixture

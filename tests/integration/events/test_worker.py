@@ -13,14 +13,16 @@ from pathlib import Path
 import pytest
 
 from shared.config import load_config
-from shared.events import ConsumerSpec, make_envelope, outbox_fields, run_worker
+from shared.events import ConsumerSpec, make_envelope, outbox_fields, run_worker, queue_name
 from stack.procs import wait_until
 
 REPO = Path(__file__).resolve().parents[3]
 
 
 def test_worker_relays_the_outbox_and_runs_consumers(events_db, bus, mongo_url, unique):
-    queue = bus.queue_name("worker")
+    queue = f"worker{unique}"
+    broker_queue = queue_name(bus.exchange, queue)  # run_worker scopes queues by exchange
+    bus.queues.append(broker_queue)
     seen = []
     crashed = []
 
@@ -54,7 +56,7 @@ def test_worker_relays_the_outbox_and_runs_consumers(events_db, bus, mongo_url, 
     thread = threading.Thread(target=work, daemon=True)
     thread.start()
     try:
-        assert wait_until(lambda: bus.exists(queue), timeout=10)
+        assert wait_until(lambda: bus.exists(broker_queue), timeout=10)
         event = make_envelope("svc.thing.created", {}, producer="svc")
         events_db["things"].insert_one({"_id": 1, **outbox_fields(event)})
         assert wait_until(lambda: seen == [event["event_id"]], timeout=10)

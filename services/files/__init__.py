@@ -1,0 +1,1 @@
+"""The files service: datafiles, their stored bytes, the conversion worker and exports (issue #5)."""

@@ -1,0 +1,57 @@
+"""The files service's application factory."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+from flask import Flask
+
+from services.files.clients import MetadataClient, NeoClient
+from services.files.context import FilesContext, Limits
+from services.files.routes import files
+from services.files.store import FilesStore
+from shared.app import build_service_app, on_first_request, service_db
+
+SERVICE = "files"
+
+DEFAULTS: dict[str, Any] = {
+    "FILES_DIR": "var/files",
+    "NEO_URL": "",
+    "METADATA_URL": "",
+    "SERVICE_TIMEOUT_SECONDS": 300.0,
+    "LIST_MAX_RESULTS": 10_000,
+    "MAX_UPLOAD_BYTES": 64 * 1024**3,
+    "ARCHIVE_MAX_MEMBERS": 1000,
+    "ARCHIVE_MAX_BYTES": 2 * 1024**3,
+    "ARCHIVE_MAX_RATIO": 200.0,
+    "ARCHIVE_MAX_DEPTH": 3,
+    "CONVERSION_MAX_ATTEMPTS": 3,
+}
+
+
+def build_context(config: Mapping[str, Any], db) -> FilesContext:
+    limits = Limits(
+        max_page=config["LIST_MAX_RESULTS"],
+        max_upload_bytes=config["MAX_UPLOAD_BYTES"],
+        archive_max_members=config["ARCHIVE_MAX_MEMBERS"],
+        archive_max_bytes=config["ARCHIVE_MAX_BYTES"],
+        archive_max_ratio=float(config["ARCHIVE_MAX_RATIO"]),
+        archive_max_depth=config["ARCHIVE_MAX_DEPTH"],
+        conversion_max_attempts=config["CONVERSION_MAX_ATTEMPTS"],
+    )
+    secret, timeout = config["INTERNAL_SECRET"], float(config["SERVICE_TIMEOUT_SECONDS"])
+    return FilesContext(
+        store=FilesStore(db, Path(config["FILES_DIR"])),
+        neo=NeoClient(config["NEO_URL"], secret, "neo", timeout),
+        metadata=MetadataClient(config["METADATA_URL"], secret, "metadata", timeout),
+        limits=limits,
+    )
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    app = build_service_app(SERVICE, defaults=DEFAULTS, config=config)
+    ctx = build_context(app.config, service_db(app))
+    app.extensions["files_context"] = ctx
+    app.register_blueprint(files)
+    on_first_request(app, ctx.store.ensure_indexes)
+    return app

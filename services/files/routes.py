@@ -1,0 +1,154 @@
+"""HTTP routes of the files service: parse, call one service function, answer."""
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from flask import Blueprint, Response, current_app, request, send_file
+
+from services.files import exports, service
+from services.files.context import FilesContext
+from services.files.upload import receive
+from shared.envelope import json_response, message, object_list
+from shared.errors import BadRequest, PayloadTooLarge
+from shared.identity import current_identity, require_user
+
+files = Blueprint("files", __name__)
+PREFIX = "/datafiles"
+
+
+def _ctx() -> FilesContext:
+    return current_app.extensions["files_context"]
+
+
+def _envelope(docs, *, text: str | None = None, message_type: str | None = None, offset: int = 0,
+              total: int | None = None, **extra: Any) -> dict[str, Any]:
+    body = object_list(model=service.MODEL, objects=[service.fields_of(d) for d in docs], permalink=service.permalink,
+                       logged_in_as=current_identity().username, offset=offset, total=total)
+    if text:
+        body["message"] = text
+    if message_type:
+        body["message_type"] = message_type
+    body.update(extra)
+    return body
+
+
+def _one(doc, text: str, message_type: str, status: int = 200, **extra: Any) -> Response:
+    headers = {"Location": f"{PREFIX}/{doc['_id']}/"} if status == 201 else {}
+    return json_response(_envelope([doc], text=text, message_type=message_type, **extra), status, headers=headers)
+
+
+def _body() -> Any:
+    if request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        return request.form.to_dict()
+    raw = request.get_data(cache=False)
+    if len(raw) > 1024 * 1024:
+        raise PayloadTooLarge("The body of a change is limited to 1 MiB.")
+    if not raw.strip():
+        raise BadRequest("The request body is empty; send the fields to change as a JSON object.", message_type="empty_body")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"The body is not valid JSON: {exc}.", message_type="invalid_json") from None
+
+
+@files.get(f"{PREFIX}/")
+def list_datafiles():
+    identity = require_user()
+    docs, total, offset = service.list_datafiles(ctx=_ctx(), identity=identity, args=request.args.items(multi=True))
+    return json_response(_envelope(docs, offset=offset, total=total))
+
+
+@files.post(f"{PREFIX}/")
+def upload():
+    identity = require_user()
+    ctx = _ctx()
+    if request.mimetype != "multipart/form-data":
+        raise BadRequest("Upload with multipart/form-data: the file in a `raw_file` part.", message_type="invalid_upload")
+    limit = ctx.limits.max_upload_bytes
+    if request.content_length is not None and request.content_length > limit + 1024 * 1024:
+        raise PayloadTooLarge(f"Files are limited to {limit} bytes.")
+    state: dict[str, Any] = {"section": None, "checked": False}
+    early = request.args.get("section_id", request.args.get("section"))
+    if early is not None:
+        state["section"], state["checked"] = service.resolve_section(ctx, identity, early, name="section_id"), True
+
+    def start_file(fields, filename):
+        raw = fields.get("section_id", fields.get("section"))
+        if not state["checked"] and raw is not None:
+            state["section"], state["checked"] = service.resolve_section(ctx, identity, raw, name="section_id"), True
+        state["id"] = ctx.store.next_id()
+        return ctx.store.path_of(state["id"])
+
+    result = receive(request.stream, request.mimetype_params.get("boundary"), start_file=start_file,
+                     max_bytes=limit, max_field_bytes=ctx.limits.max_field_bytes)
+    try:
+        raw = result.fields.get("section_id", result.fields.get("section"))
+        if not state["checked"] and raw is not None:
+            state["section"] = service.resolve_section(ctx, identity, raw, name="section_id")
+        doc = service.create_datafile(ctx=ctx, identity=identity, datafile_id=state["id"], stored=result.file,
+                                      fields=result.fields, args=request.args, section=state["section"])
+    except BaseException:
+        service.remove_bytes(ctx, state["id"])
+        raise
+    return _one(doc, "File uploaded successfully.", "object_created", 201)
+
+
+@files.get(f"{PREFIX}/<raw_id>/")
+def detail(raw_id: str):
+    identity = current_identity()
+    doc = service.load(_ctx(), identity, service.path_id(raw_id))
+    return _one(doc, "Here is the requested object.", "object_selected")
+
+
+@files.route(f"{PREFIX}/<raw_id>/", methods=["POST", "PUT", "PATCH"])
+def update(raw_id: str):
+    identity = require_user()
+    ctx = _ctx()
+    convert = service.flag(request.args.get("convert"), "convert", False)
+    has_body = bool(request.content_length) or "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+    body = _body() if has_body or not convert else {}
+    doc = service.update_datafile(ctx=ctx, identity=identity, raw_id=raw_id, body=body)
+    if convert:
+        doc = service.request_conversion(ctx=ctx, identity=identity, raw_id=raw_id)
+        return _one(doc, "Conversion queued; follow `current_state` in the details.", "conversion_queued", 202,
+                    task_id=doc.get("last_task_id"))
+    return _one(doc, "Datafile updated successfully.", "object_updated")
+
+
+@files.delete(f"{PREFIX}/<raw_id>/")
+def delete(raw_id: str):
+    identity = require_user()
+    force = service.flag(request.args.get("force"), "force", False)
+    doc = service.delete_datafile(ctx=_ctx(), identity=identity, raw_id=raw_id, force=force)
+    body = message(f"datafile_{doc['_id']} deleted.", "object_deleted", logged_in_as=identity.username)
+    body["deleted"] = [f"datafile_{doc['_id']}"]
+    return json_response(body)
+
+
+@files.get(f"{PREFIX}/<raw_id>/convert/")
+@files.post(f"{PREFIX}/<raw_id>/convert/")
+def convert(raw_id: str):
+    identity = require_user()
+    doc = service.request_conversion(ctx=_ctx(), identity=identity, raw_id=raw_id)
+    return _one(doc, "Conversion queued; follow `current_state` in the details.", "conversion_queued", 202,
+                task_id=doc.get("last_task_id"))
+
+
+@files.get(f"{PREFIX}/<raw_id>/download/")
+@files.get(f"{PREFIX}/<raw_id>/binary/")
+def download(raw_id: str):
+    identity = current_identity()
+    ctx = _ctx()
+    doc = service.load(ctx, identity, service.path_id(raw_id))
+    fmt = (request.args.get("format") or "").strip().lower()
+    if fmt:
+        return exports.export_response(ctx=ctx, identity=identity, doc=doc, fmt=fmt)
+    path = ctx.store.path_of(doc["_id"])
+    if not path.exists():
+        raise BadRequest(f"The bytes of datafile_{doc['_id']} are missing.", message_type="missing_bytes", http_status=410)
+    response = send_file(path, mimetype=doc.get("content_type") or "application/octet-stream", as_attachment=True,
+                         download_name=doc.get("title") or f"datafile_{doc['_id']}", conditional=True,
+                         etag=doc.get("sha256") or True, last_modified=doc.get("date_created"), max_age=0)
+    response.headers["X-Content-SHA256"] = doc.get("sha256") or ""
+    return response

@@ -1,0 +1,415 @@
+"""Datafiles: upload, list, read, change, move, delete and queue conversions. Every check and write lives here."""
+from __future__ import annotations
+
+import logging
+import os
+import re
+import uuid
+from datetime import datetime, timezone
+from typing import Any, Iterable, Mapping
+
+from services.files import events
+from services.files.clients import ServiceDown
+from services.files.context import FilesContext
+from services.files.ids import InvalidId, parse_id, parse_optional_section, typed
+from services.files.store import HIDDEN, LIVE
+from services.files.upload import StoredFile
+from shared.access import PRIVATE, PUBLIC, can_read, can_write, is_owner, new_acl, read_filter
+from shared.errors import BadRequest, Conflict, Forbidden, NotFound, PreconditionFailed, ServiceUnavailable
+from shared.events import envelope_for, outbox_fields, tombstone_update, with_outbox
+from shared.identity import Identity
+
+log = logging.getLogger(__name__)
+
+MODEL = "datafiles.datafile"
+# current_state: its name, and the number the historical API used (10 = converted, as in seed 000).
+STATES = {"uploaded": 1, "queued": 2, "converting": 3, "converted": 10, "failed": 20, "non_convertible": 30}
+ACTIVE_STATES = ("queued", "converting")
+TEXT_FIELDS = ("title", "caption", "tags")
+UPDATE_FIELDS = (*TEXT_FIELDS, "section", "section_id")
+UPLOAD_FIELDS = ("section_id", "section", "convert", "caption", "tags", "title")
+LIST_PARAMS = ("section_id", "visibility", "owner", "created_min", "created_max", "q", "max-results", "max_results",
+               "offset", "range_start")
+VISIBILITIES = ("all", "private", "public", "shared")
+DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d")
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc).replace(microsecond=0)
+
+
+def event(payload: Any) -> dict:
+    return envelope_for(payload, producer=events.PRODUCER)
+
+
+def flag(value: Any, name: str, default: bool) -> bool:
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise BadRequest(f"`{name}` must be 1/true or 0/false, not {value!r}.", message_type="invalid_parameter")
+
+
+# --- reading ----------------------------------------------------------------------------------------
+
+def path_id(raw: str) -> int:
+    try:
+        return parse_id(raw, "datafile")
+    except InvalidId as exc:
+        raise NotFound(f"No such datafile: {exc}.") from None
+
+
+def find(ctx: FilesContext, datafile_id: int) -> dict[str, Any] | None:
+    return ctx.store.datafiles.find_one({"_id": datafile_id, **LIVE}, HIDDEN)
+
+
+def load(ctx: FilesContext, identity: Identity, datafile_id: int, *, write: bool = False) -> dict[str, Any]:
+    doc = find(ctx, datafile_id)
+    if doc is None:
+        raise NotFound(f"There is no datafile_{datafile_id}.")
+    if not can_read(doc, identity):
+        if not identity.is_authenticated:
+            from shared.errors import NotAuthenticated
+            raise NotAuthenticated()
+        raise Forbidden(f"You may not read datafile_{datafile_id}.")
+    if write and not can_write(doc, identity):
+        raise Forbidden(f"You may read but not change datafile_{datafile_id}.")
+    return doc
+
+
+def fields_of(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The `fields` of seed 000, plus size, sha256, section, owner and the conversion's progress."""
+    state = doc.get("current_state", "uploaded")
+    return {
+        "id": typed("datafile", doc["_id"]),
+        "title": doc.get("title"),
+        "caption": doc.get("caption", ""),
+        "tags": doc.get("tags", ""),
+        "current_state": state,
+        "current_state_code": STATES.get(state),
+        "operations_log": doc.get("operations_log", ""),
+        "operations": doc.get("operations", []),
+        "last_task_id": doc.get("last_task_id"),
+        "conversion_type": doc.get("conversion_type"),
+        "detected_format": doc.get("detected_format"),
+        "extracted_info": doc.get("extracted_info"),
+        "progress": doc.get("progress"),
+        "safety_level": doc.get("safety_level"),
+        "shared_with": doc.get("shared_with") or {},
+        "date_created": doc.get("date_created"),
+        "last_modified": doc.get("last_modified"),
+        "size": doc.get("size"),
+        "sha256": doc.get("sha256"),
+        "content_type": doc.get("content_type"),
+        "section": typed("section", doc.get("section")),
+        "owner": doc.get("author"),
+        "parent_datafile": typed("datafile", doc.get("parent_datafile")),
+        "archive_path": doc.get("archive_path"),
+    }
+
+
+def permalink(fields: Mapping[str, Any]) -> str:
+    return f"/datafiles/{fields['id'].rsplit('_', 1)[1]}"
+
+
+def _parse_date(raw: str, name: str) -> datetime:
+    for fmt in DATE_FORMATS:
+        try:
+            return datetime.strptime(raw.strip(), fmt).replace(tzinfo=timezone.utc)
+        except ValueError:
+            continue
+    raise BadRequest(f"`{name}` must be a date like '2012-03-14 17:27:08' or '2012-03-14'.", message_type="invalid_parameter")
+
+
+def _int_param(raw: str, name: str, *, minimum: int) -> int:
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise BadRequest(f"`{name}` must be an integer.", message_type="invalid_parameter") from None
+    if value < minimum:
+        raise BadRequest(f"`{name}` must be at least {minimum}.", message_type="invalid_parameter")
+    return value
+
+
+def list_datafiles(*, ctx: FilesContext, identity: Identity, args: Iterable[tuple[str, str]]) -> tuple[list[dict], int, int]:
+    """(page of documents, total, offset) of the datafiles the user may read, filtered, oldest first."""
+    pairs: dict[str, str] = {}
+    for key, value in args:
+        if key not in LIST_PARAMS:
+            raise BadRequest(f"Unknown parameter {key!r}; the parameters are {', '.join(LIST_PARAMS)}.",
+                             message_type="invalid_parameter")
+        pairs[key] = value
+    raw_limit = pairs.get("max-results", pairs.get("max_results"))
+    limit = ctx.limits.default_page if raw_limit in (None, "") else _int_param(raw_limit, "max-results", minimum=1)
+    limit = min(limit, ctx.limits.max_page)
+    raw_offset = pairs.get("offset", pairs.get("range_start"))
+    offset = 0 if raw_offset in (None, "") else _int_param(raw_offset, "offset", minimum=0)
+    clauses: list[dict[str, Any]] = [LIVE, read_filter(identity)]
+    if pairs.get("section_id", "").strip():
+        try:
+            section = parse_optional_section(pairs["section_id"])
+        except InvalidId as exc:
+            raise BadRequest(f"`section_id`: {exc}.", message_type="invalid_id") from None
+        clauses.append({"section": section})
+    visibility = pairs.get("visibility", "all").strip().lower() or "all"
+    if visibility not in VISIBILITIES:
+        raise BadRequest(f"`visibility` must be one of {', '.join(VISIBILITIES)}.", message_type="invalid_parameter")
+    if visibility == "private":
+        clauses.append({"owner": identity.user_id, "safety_level": PRIVATE, "readers": {"$size": 0}})
+    elif visibility == "public":
+        clauses.append({"safety_level": PUBLIC})
+    elif visibility == "shared":
+        clauses.append({"readers": identity.user_id, "owner": {"$ne": identity.user_id}})
+    if pairs.get("owner", "").strip():
+        owner = pairs["owner"].strip()
+        clauses.append({"owner": int(owner)} if owner.isdigit() else {"author": owner})
+    if pairs.get("created_min", "").strip():
+        clauses.append({"date_created": {"$gte": _parse_date(pairs["created_min"], "created_min")}})
+    if pairs.get("created_max", "").strip():
+        clauses.append({"date_created": {"$lte": _parse_date(pairs["created_max"], "created_max")}})
+    for word in pairs.get("q", "").split():
+        pattern = {"$regex": re.escape(word[:200]), "$options": "i"}
+        clauses.append({"$or": [{"title": pattern}, {"caption": pattern}, {"tags": pattern}]})
+    query = {"$and": clauses}
+    total = ctx.store.datafiles.count_documents(query)
+    docs = list(ctx.store.datafiles.find(query, HIDDEN).sort("_id", 1).skip(offset).limit(limit))
+    return docs, total, offset
+
+
+# --- sections ---------------------------------------------------------------------------------------
+
+def resolve_section(ctx: FilesContext, identity: Identity, raw: Any, *, name: str) -> dict[str, Any] | None:
+    """The section a file goes into (the caller must be able to write it), or None for no section."""
+    try:
+        section_id = parse_optional_section(raw)
+    except InvalidId as exc:
+        raise BadRequest(f"`{name}`: {exc}.", message_type="invalid_id") from None
+    if section_id is None:
+        return None
+    try:
+        section = ctx.metadata.section(identity, section_id)
+    except ServiceDown as exc:
+        raise ServiceUnavailable(f"Cannot check the section: {exc}.", headers={"Retry-After": "5"}) from None
+    if section is None:
+        raise NotFound(f"`{name}`: there is no section_{section_id}.", message_type="unknown_section")
+    if not can_write(section, identity):
+        if can_read(section, identity):
+            raise Forbidden(f"`{name}`: you may read but not add files to section_{section_id}.")
+        raise Forbidden(f"`{name}`: you may not use section_{section_id}.")
+    return section
+
+
+# --- upload -----------------------------------------------------------------------------------------
+
+def new_document(
+    *,
+    datafile_id: int,
+    identity: Identity,
+    stored: StoredFile,
+    title: str,
+    caption: str = "",
+    tags: str = "",
+    section: Mapping[str, Any] | None,
+    inherited: Mapping[str, Any] | None = None,
+    parent_datafile: int | None = None,
+    archive_path: str | None = None,
+    archive_depth: int = 0,
+) -> dict[str, Any]:
+    """A new datafile: private, or with the ACL of its section (or of `inherited`)."""
+    when = now()
+    acl = new_acl(owner=identity.user_id, inherited=section or inherited)
+    acl["shared_with"] = dict(acl.get("shared_with") or {})
+    acl["readers"], acl["writers"] = list(acl.get("readers") or []), list(acl.get("writers") or [])
+    if section and section.get("owner") not in (None, identity.user_id):
+        # A collaborator's file in someone else's section stays visible to the section's owner.
+        for key in ("readers", "writers"):
+            if section["owner"] not in acl[key]:
+                acl[key].append(section["owner"])
+        if section.get("author"):
+            acl["shared_with"][section["author"]] = 2
+    return {
+        "_id": datafile_id,
+        "title": title,
+        "caption": caption,
+        "tags": tags,
+        "section": section["section_id"] if section else None,
+        "author": identity.username,
+        "size": stored.size,
+        "sha256": stored.sha256,
+        "content_type": stored.content_type,
+        "date_created": when,
+        "last_modified": when,
+        "version": 1,
+        "current_state": "uploaded",
+        "operations": [],
+        "operations_log": "",
+        "last_task_id": None,
+        "conversion_type": None,
+        "detected_format": None,
+        "extracted_info": None,
+        "progress": None,
+        "parent_datafile": parent_datafile,
+        "archive_path": archive_path,
+        "archive_depth": archive_depth,
+        **acl,
+    }
+
+
+def _text(fields: Mapping[str, Any], name: str, default: str = "") -> str:
+    value = fields.get(name, default)
+    if isinstance(value, list):
+        value = ", ".join(str(v) for v in value)
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise BadRequest(f"`{name}` must be text.", message_type="invalid_fields", details={name: "text"})
+    if len(value) > 10_000:
+        raise BadRequest(f"`{name}` is limited to 10000 characters.", message_type="invalid_fields")
+    return value
+
+
+def create_datafile(
+    *,
+    ctx: FilesContext,
+    identity: Identity,
+    datafile_id: int,
+    stored: StoredFile,
+    fields: Mapping[str, str],
+    args: Mapping[str, str],
+    section: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """Record an uploaded file (its bytes are at `stored.path`); queue its conversion unless convert=0."""
+    unknown = [k for k in fields if k not in UPLOAD_FIELDS]
+    if unknown:
+        raise BadRequest(f"Unknown field {unknown[0]!r}; the upload takes raw_file, {', '.join(UPLOAD_FIELDS)}.",
+                         message_type="invalid_fields")
+    convert = flag(fields.get("convert", args.get("convert")), "convert", True)
+    doc = new_document(
+        datafile_id=datafile_id, identity=identity, stored=stored,
+        title=_text(fields, "title", stored.filename) or stored.filename,
+        caption=_text(fields, "caption"), tags=_text(fields, "tags"), section=section,
+    )
+    envelopes = [event(events.DatafileCreated(datafile_id=datafile_id, owner=identity.user_id, section_id=doc["section"],
+                                              title=doc["title"], size=doc["size"], sha256=doc["sha256"]))]
+    if convert:
+        task = _task(identity)
+        doc.update(_queued_fields(task, identity, when=doc["date_created"]))
+        envelopes.append(_requested(task, datafile_id, identity))
+    ctx.store.datafiles.insert_one({**doc, **outbox_fields(*envelopes)})
+    return doc
+
+
+def _task(identity: Identity) -> str:
+    return str(uuid.uuid4())
+
+
+def _queued_fields(task_id: str, identity: Identity, *, when: datetime) -> dict[str, Any]:
+    return {
+        "current_state": "queued",
+        "last_task_id": task_id,
+        "progress": None,
+        "conversion": {"task_id": task_id, "attempts": 0, "requested_at": when,
+                       "user_id": identity.user_id, "username": identity.username},
+    }
+
+
+def _requested(task_id: str, datafile_id: int, identity: Identity) -> dict:
+    return event(events.ConversionRequested(task_id=task_id, datafile_id=datafile_id, user_id=identity.user_id,
+                                            username=identity.username))
+
+
+# --- conversion requests ----------------------------------------------------------------------------
+
+def request_conversion(*, ctx: FilesContext, identity: Identity, raw_id: str) -> dict[str, Any]:
+    """Queue a conversion task (or return the one already queued or running); answers at once."""
+    doc = load(ctx, identity, path_id(raw_id), write=True)
+    if doc.get("current_state") in ACTIVE_STATES:
+        return doc
+    if doc.get("current_state") == "converted":
+        raise Conflict(f"datafile_{doc['_id']} is converted already; its data is listed in `extracted_info`.",
+                       message_type="already_converted", details={"extracted_info": doc.get("extracted_info")})
+    task = _task(identity)
+    when = now()
+    result = ctx.store.datafiles.update_one(
+        {"_id": doc["_id"], "current_state": {"$nin": list(ACTIVE_STATES)}, **LIVE},
+        with_outbox({"$set": {**_queued_fields(task, identity, when=when), "last_modified": when},
+                     "$inc": {"version": 1}}, _requested(task, doc["_id"], identity)),
+    )
+    if result.modified_count != 1:
+        current = find(ctx, doc["_id"])
+        if current is None:
+            raise NotFound(f"There is no datafile_{doc['_id']}.")
+        return current
+    return find(ctx, doc["_id"]) or doc
+
+
+# --- changes ----------------------------------------------------------------------------------------
+
+def update_datafile(*, ctx: FilesContext, identity: Identity, raw_id: str, body: Any) -> dict[str, Any]:
+    """Change caption, tags or title; a new `section` moves the file there (its ACL stays as it is)."""
+    if not isinstance(body, Mapping):
+        raise BadRequest("The body must be a JSON object (or form fields).", message_type="invalid_json")
+    unknown = [k for k in body if k not in UPDATE_FIELDS]
+    if unknown:
+        raise BadRequest(f"Unknown field {unknown[0]!r}; you may change {', '.join(UPDATE_FIELDS)}.",
+                         message_type="invalid_fields", details={"unknown": unknown})
+    doc = load(ctx, identity, path_id(raw_id), write=True)
+    values = {name: _text(body, name) for name in TEXT_FIELDS if name in body}
+    if "title" in values and not values["title"].strip():
+        raise BadRequest("`title` cannot be empty.", message_type="invalid_fields")
+    values = {k: v for k, v in values.items() if doc.get(k) != v}
+    envelopes = []
+    section_key = "section" if "section" in body else ("section_id" if "section_id" in body else None)
+    if section_key is not None:
+        section = resolve_section(ctx, identity, body[section_key], name=section_key)
+        target = section["section_id"] if section else None
+        if target != doc.get("section"):
+            values["section"] = target
+            envelopes.append(event(events.DatafileMoved(datafile_id=doc["_id"], owner=doc["owner"], section_id=target,
+                                                        from_section=doc.get("section"))))
+    if not values:
+        return doc
+    envelopes.append(event(events.DatafileUpdated(datafile_id=doc["_id"], owner=doc["owner"],
+                                                  section_id=values.get("section", doc.get("section")),
+                                                  fields=sorted(values))))
+    result = ctx.store.datafiles.update_one(
+        {"_id": doc["_id"], "version": doc.get("version", 1), **LIVE},
+        with_outbox({"$set": {**values, "last_modified": now()}, "$inc": {"version": 1}}, *envelopes),
+    )
+    if result.modified_count != 1:
+        raise PreconditionFailed(f"datafile_{doc['_id']} was changed by another request at the same time; try again.")
+    return load(ctx, identity, doc["_id"])
+
+
+def collaborators(doc: Mapping[str, Any]) -> list[Any]:
+    others = {u for u in (doc.get("readers") or []) + (doc.get("writers") or []) if u != doc.get("owner")}
+    return sorted(others | set((doc.get("shared_with") or {}).keys()), key=str)
+
+
+def delete_datafile(*, ctx: FilesContext, identity: Identity, raw_id: str, force: bool) -> dict[str, Any]:
+    """Owner only; refused (409) while other users have access unless `force`. Bytes go after the document."""
+    doc = load(ctx, identity, path_id(raw_id))
+    if not is_owner(doc, identity):
+        raise Forbidden(f"Only the owner may delete datafile_{doc['_id']}.")
+    others = collaborators(doc)
+    if others and not force:
+        raise Conflict(f"Other users have access to datafile_{doc['_id']}; delete with force=true to delete anyway.",
+                       message_type="has_collaborators", details={"collaborators": others})
+    deleted = event(events.DatafileDeleted(datafile_id=doc["_id"], owner=doc["owner"], section_id=doc.get("section")))
+    result = ctx.store.datafiles.update_one({"_id": doc["_id"], **LIVE}, tombstone_update(deleted))
+    if result.modified_count != 1:
+        raise NotFound(f"There is no datafile_{doc['_id']}.")
+    remove_bytes(ctx, doc["_id"])
+    return doc
+
+
+def remove_bytes(ctx: FilesContext, datafile_id: int) -> None:
+    try:
+        os.unlink(ctx.store.path_of(datafile_id))
+    except FileNotFoundError:
+        pass

@@ -1,0 +1,60 @@
+"""The files service's collections and where the bytes live.
+
+- `datafiles`: one document per datafile: its fields, the permission read model
+  (shared/access.py), the conversion state and, while a conversion runs, `conversion`
+  (task id, attempts, what the task created so far). Deleted ones are tombstones until their event
+  is out, so every read filters `LIVE`.
+- `members`: `{_id: "<archive id>:<member path>", datafile}`: the datafile an archive member became,
+  so that a repeated extraction (a redelivered task) reuses it instead of making another.
+- `counters`: the datafile id sequence.
+
+Bytes: `FILES_DIR/objects/<id % 1000>/<id>` (named by id only: no client-given name ever becomes a
+path); exports are written to `FILES_DIR/tmp/` and removed once sent.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pymongo import ASCENDING, ReturnDocument
+from pymongo.collection import Collection
+from pymongo.database import Database
+
+from shared.events import ensure_outbox_indexes
+
+LIVE = {"_tombstone": {"$ne": True}}
+OUTBOX_COLLECTIONS = ("datafiles",)
+HIDDEN = {"_outbox": 0, "_outbox_pending": 0, "_outbox_lease": 0}
+
+
+@dataclass(frozen=True)
+class FilesStore:
+    db: Database
+    files_dir: Path
+
+    @property
+    def datafiles(self) -> Collection:
+        return self.db["datafiles"]
+
+    @property
+    def members(self) -> Collection:
+        return self.db["members"]
+
+    def next_id(self) -> int:
+        counter = self.db["counters"].find_one_and_update(
+            {"_id": "datafile"}, {"$inc": {"seq": 1}}, upsert=True, return_document=ReturnDocument.AFTER
+        )
+        return int(counter["seq"])
+
+    def path_of(self, datafile_id: int) -> Path:
+        return self.files_dir / "objects" / f"{datafile_id % 1000:03d}" / str(datafile_id)
+
+    def tmp_dir(self) -> Path:
+        path = self.files_dir / "tmp"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def ensure_indexes(self) -> None:
+        for key in ("owner", "readers", "safety_level", "section", "date_created", "author", "parent_datafile"):
+            self.datafiles.create_index([(key, ASCENDING)])
+        ensure_outbox_indexes(self.db, OUTBOX_COLLECTIONS)
