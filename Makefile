@@ -42,7 +42,7 @@ user: $(STAMP)
 	  $(VENV)/bin/gnode-admin create-user "$(U)" "$(E)" $(if $(P),--password "$(P)")
 
 test: $(STAMP) compose-check
-	$(PY) -m pytest tests $(PYTEST_ARGS)
+	$(PY) -m pytest tests/unit tests/integration tests/e2e $(PYTEST_ARGS)
 
 test-unit: $(STAMP)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)

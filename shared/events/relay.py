@@ -59,6 +59,7 @@ class OutboxRelay:
         lease_seconds: float = 30,
         max_backoff: float = 5.0,
         batch_limit: int = 500,
+        max_idle: float = 0.5,
     ):
         self.db = db
         self.amqp_url = amqp_url
@@ -68,6 +69,7 @@ class OutboxRelay:
         self.poll_interval = poll_interval
         self.lease_seconds = lease_seconds
         self.max_backoff = max_backoff
+        self.max_idle = max_idle
         self.batch_limit = batch_limit  # documents per collection per pass, so no collection starves
         self.last_error: str | None = None
         self.published_total = 0
@@ -190,18 +192,24 @@ class OutboxRelay:
         self.published_total += published
         return published
 
-    def _idle(self, stop: threading.Event) -> None:
+    def _idle(self, stop: threading.Event, seconds: float) -> None:
         connection = self._connection
         if connection is not None and connection.is_open:
             # Serves heartbeats and notices a lost connection while nothing is to be published.
-            connection.process_data_events(time_limit=self.poll_interval)
+            connection.process_data_events(time_limit=seconds)
         else:
-            stop.wait(self.poll_interval)
+            stop.wait(seconds)
+
+    def _idle_seconds(self, idle_passes: int) -> float:
+        # Polling every collection is a query each; a quiet service polls less often, up to
+        # `max_idle`, and goes back to `poll_interval` as soon as something was published.
+        return min(self.poll_interval * (2 ** min(idle_passes, 16)), max(self.max_idle, self.poll_interval))
 
     def run(self, stop: threading.Event) -> None:
         """Publish until `stop` is set, reconnecting with backoff when the broker or MongoDB fails."""
         backoff = Backoff(min(self.poll_interval, self.max_backoff) or 0.05, self.max_backoff)
         log.info("outbox relay started", extra={"exchange": self.exchange, "collections": self.collections})
+        idle_passes = 0
         try:
             while not stop.is_set():
                 try:
@@ -210,8 +218,9 @@ class OutboxRelay:
                         log.info("outbox relay recovered")
                     self.last_error = None
                     backoff.reset()
+                    idle_passes = 0 if published else idle_passes + 1
                     if not published:
-                        self._idle(stop)
+                        self._idle(stop, self._idle_seconds(idle_passes - 1))
                 except Exception as exc:
                     delay = backoff.next()
                     self.last_error = f"{type(exc).__name__}: {exc}"

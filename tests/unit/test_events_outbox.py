@@ -104,3 +104,12 @@ def test_record_event_writes_a_standalone_tombstoned_outbox_document():
 def test_relay_always_scans_the_standalone_outbox_once():
     assert outbox_collections(["users", "outbox", "users"]) == ["users", "outbox"]
     assert outbox_collections([]) == ["outbox"]
+
+
+def test_a_quiet_relay_polls_less_often_but_never_slower_than_max_idle():
+    from shared.events.relay import OutboxRelay
+
+    relay = OutboxRelay(None, amqp_url="amqp://unused", exchange="x", collections=[], poll_interval=0.05, max_idle=0.5)
+    waits = [relay._idle_seconds(n) for n in range(8)]
+    assert waits[0] == 0.05 and waits == sorted(waits)
+    assert max(waits) == 0.5
