@@ -15,6 +15,7 @@ from services.files.ids import InvalidId, parse_id, parse_optional_section, type
 from services.files.store import HIDDEN, LIVE
 from services.files.upload import StoredFile
 from shared.access import PRIVATE, PUBLIC, can_read, can_write, is_owner, new_acl, read_filter
+from shared.params import parse_flag as flag
 from shared.errors import BadRequest, Conflict, Forbidden, NotFound, PreconditionFailed, ServiceUnavailable
 from shared.events import envelope_for, outbox_fields, tombstone_update, with_outbox
 from shared.identity import Identity
@@ -42,17 +43,6 @@ def event(payload: Any) -> dict:
     return envelope_for(payload, producer=events.PRODUCER)
 
 
-def flag(value: Any, name: str, default: bool) -> bool:
-    if value is None:
-        return default
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off", ""):
-        return False
-    raise BadRequest(f"`{name}` must be 1/true or 0/false, not {value!r}.", message_type="invalid_parameter")
 
 
 # --- reading ----------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from services.metadata.ids import InvalidId, parse_id, parse_optional_section, t
 from services.metadata.search import section_search_text
 from services.metadata.store import HIDDEN, LIVE
 from shared.access import ACL_FIELDS, can_read, can_write, is_owner, new_acl, read_filter
+from shared.params import parse_flag as flag
 from shared.errors import BadRequest, Conflict, Forbidden, NotFound, PreconditionFailed
 from shared.events import envelope_for, outbox_fields, tombstone_update, with_outbox
 from shared.identity import Identity
@@ -522,17 +523,6 @@ def delete_section(*, ctx: MetadataContext, identity: Identity, raw_id: str, for
 MODES = ("move", "copy")
 
 
-def flag(value: Any, name: str, default: bool) -> bool:
-    if value is None:
-        return default
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "1", "yes", "on"):
-        return True
-    if text in ("false", "0", "no", "off", ""):
-        return False
-    raise BadRequest(f"`{name}` must be true or false, not {value!r}.", message_type="invalid_parameter")
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from services.neo.windows import (
     timed_window,
 )
 from shared.errors import BadRequest
+from shared.params import parse_flag
 from shared.identity import Identity
 
 PARTS = ("full", "info", "data", "parents", "children")
@@ -41,10 +42,7 @@ class ReadRequest:
 
 
 def flag(args: Mapping[str, str], name: str) -> bool:
-    raw = args.get(name, "false").strip().lower()
-    if raw not in ("true", "false", "1", "0", "yes", "no", ""):
-        raise BadRequest(f"`{name}` must be true or false.", message_type="invalid_parameter")
-    return raw in ("true", "1", "yes")
+    return parse_flag(args.get(name), name)
 
 
 def parse_read_request(args: Mapping[str, str], accept: str = "") -> ReadRequest:
