@@ -300,10 +300,17 @@ def read_windows(session: requests.Session, gateway: str, signals: dict[str, tup
     return times
 
 
-def h5_file(data_dir: Path, neo_id: str) -> Path:
-    found = sorted(data_dir.glob(f"*/*/{neo_id}.*.h5"))
+def h5_file(data_dir: Path, samples: int) -> Path:
+    """The stored signal with `samples` values (files are named by type and a random suffix)."""
+    import h5py
+
+    found = []
+    for path in sorted(data_dir.glob("*/*/analogsignal_*.h5")):
+        with h5py.File(path, "r") as f:
+            if "data/signal" in f and f["data/signal"].shape[0] == samples:
+                found.append(path)
     if len(found) != 1:
-        raise RuntimeError(f"expected one HDF5 file for {neo_id} under {data_dir}, found {found}")
+        raise RuntimeError(f"expected one HDF5 file with {samples} samples under {data_dir}, found {found}")
     return found[0]
 
 
@@ -487,7 +494,7 @@ def main(argv: list[str] | None = None) -> int:
             results["downsample"] = ds
 
             # --- the floor: raw h5py on the service's file
-            path = h5_file(system.var_dir / "data", big_id)
+            path = h5_file(system.var_dir / "data", args.samples)
             floor = h5_floor(path, big_pos, args.reads)
             print(f"  floor: the same windows with raw h5py on the open file ({path.name}):", flush=True)
             print(f"    default chunk cache: median {floor['default']['median_ms']:7.3f} ms  p90 "
