@@ -64,7 +64,6 @@ def main(argv: list[str] | None = None) -> int:
 
     import pymongo
 
-    from shared.events import delete_topology
     from stack.procs import free_port
     from stack.system import System
 
@@ -155,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
                         pass
                 if system.amqp_url:
                     try:
-                        delete_topology(system.amqp_url, exchange, ["files.conversion." + exchange])
+                        system.delete_broker_topology(exchange)
                     except Exception:
                         pass
     print(json.dumps(results), flush=True)

@@ -367,7 +367,6 @@ def main(argv: list[str] | None = None) -> int:
 
     import pymongo
 
-    from shared.events import delete_topology
     from stack.procs import free_port
     from stack.system import System
 
@@ -534,7 +533,7 @@ def main(argv: list[str] | None = None) -> int:
                         print(f"  could not drop the {db_prefix}* databases: {exc}", flush=True)
                 if amqp_url:
                     try:
-                        delete_topology(amqp_url, exchange)
+                        system.delete_broker_topology(exchange)
                     except Exception as exc:
                         print(f"  could not delete the exchange {exchange}: {exc}", flush=True)
     results["total_seconds"] = round(time.perf_counter() - began, 1)

@@ -170,6 +170,16 @@ class System:
         if not wait_until(ready, timeout=timeout, interval=0.2):
             raise RuntimeError(f"{name} did not become ready at {url} within {timeout:.0f} s:\n{child.log_tail()}")
 
+    def delete_broker_topology(self, exchange: str) -> None:
+        """Delete `exchange`, its dead-letter exchange and the queues the workers declared on it
+        (test and bench runs use an exchange of their own on a shared broker)."""
+        from services.files.worker import conversion_queue
+        from services.metadata.links import QUEUE as METADATA_LINKS
+        from shared.events import delete_topology, queue_name
+
+        queues = [conversion_queue({"EVENT_EXCHANGE": exchange}), queue_name(exchange, METADATA_LINKS)]
+        delete_topology(self.amqp_url or DEFAULT_AMQP_URL, exchange, queues)
+
     def dead_children(self) -> list[Child]:
         return [child for child in self.children if not child.alive]
 

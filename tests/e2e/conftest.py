@@ -5,7 +5,6 @@ import pymongo
 import pytest
 import requests
 
-from shared.events import delete_topology, queue_name
 from stack.procs import free_port
 from stack.system import System
 
@@ -38,17 +37,8 @@ def system(tmp_path_factory, mongo_url, amqp_url):
     for name in client.list_database_names():
         if name.startswith(db_prefix):
             client.drop_database(name)
-    _delete_exchange(amqp_url, exchange)
-
-
-def _delete_exchange(amqp_url, exchange):
-    """The exchange, its dead-letter exchange and the queues the services' workers declared."""
-    from services.files.worker import conversion_queue
-    from services.metadata.links import QUEUE as METADATA_LINKS
-
-    queues = [conversion_queue({"EVENT_EXCHANGE": exchange}), queue_name(exchange, METADATA_LINKS)]
     try:
-        delete_topology(amqp_url, exchange, queues)
+        system.delete_broker_topology(exchange)
     except Exception:
         pass  # a broker gone at the end of the run must not fail the tests
 
