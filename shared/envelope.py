@@ -48,10 +48,14 @@ def object_list(
     logged_in_as: str | None,
     offset: int = 0,
     total: int | None = None,
+    text: str | None = None,
+    message_type: str | None = None,
 ) -> dict[str, Any]:
     """The datafile/section list envelope of seed 000: model, fields and permalink per object."""
     selected = [{"model": model, "fields": dict(obj), "permalink": permalink(obj)} for obj in objects]
-    body = message("Here is the list of requested objects.", "object_selected", logged_in_as=logged_in_as)
+    body = message(
+        text or "Here is the list of requested objects.", message_type or "object_selected", logged_in_as=logged_in_as
+    )
     body["objects_selected"] = len(selected)
     body["selected"] = selected
     body["selected_range"] = [offset, offset + len(selected) - 1] if selected else None

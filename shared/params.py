@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Mapping
 
-from shared.errors import BadRequest
+import orjson
+from flask import request
+
+from shared.errors import BadRequest, PayloadTooLarge
 
 _TYPED = re.compile(r"^([a-z]+)_(\d{1,18})$")
 _UNTYPED = re.compile(r"^\d{1,18}$")
@@ -67,3 +70,48 @@ def parse_flag(value: Any, name: str, default: bool = False) -> bool:
     if text in _FALSE:
         return False
     raise BadRequest(f"`{name}` must be true or false (1 or 0), not {value!r}.", message_type="invalid_parameter")
+
+
+PAGING_PARAMETERS = ("max_results", "max-results", "offset", "range_start")
+
+
+def _bounded_int(pairs: Mapping[str, str], names: tuple[str, ...], default: int, *, low: int, high: int) -> int:
+    for name in names:
+        if name in pairs:
+            raw = pairs[name]
+            try:
+                value = int(raw)
+            except ValueError:
+                raise BadRequest(f"`{name}` must be a whole number, not {raw!r}.", message_type="invalid_parameter") from None
+            if not low <= value <= high:
+                raise BadRequest(f"`{name}` must be between {low} and {high}.", message_type="invalid_parameter")
+            return value
+    return default
+
+
+def parse_paging(pairs: Mapping[str, str], *, default_page: int, max_page: int) -> tuple[int, int]:
+    """(limit, offset) from `max_results`/`max-results` and `offset`/`range_start`; a 400 beyond bounds."""
+    limit = _bounded_int(pairs, ("max_results", "max-results"), default_page, low=1, high=max_page)
+    offset = _bounded_int(pairs, ("offset", "range_start"), 0, low=0, high=10**9)
+    return limit, offset
+
+
+def parse_json(raw: bytes | str, *, what: str = "The body") -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"{what} is not valid JSON: {exc}.", message_type="invalid_json") from None
+
+
+def json_body(*, limit: int | None = None, required: bool = True, cache: bool = False) -> Any:
+    """The request's JSON body; 413 past `limit` bytes, 400 when empty (unless not required) or malformed."""
+    if limit is not None and (request.content_length or 0) > limit:
+        raise PayloadTooLarge(f"JSON bodies are limited to {limit} bytes.")
+    raw = request.get_data(cache=cache)
+    if limit is not None and len(raw) > limit:
+        raise PayloadTooLarge(f"JSON bodies are limited to {limit} bytes.")
+    if not raw.strip():
+        if required:
+            raise BadRequest("The request body is empty; send a JSON object.", message_type="empty_body")
+        return None
+    return parse_json(raw)

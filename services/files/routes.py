@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from flask import Blueprint, Response, current_app, request, send_file
 
 from services.files import exports, service
 from services.files.context import FilesContext
 from services.files.upload import receive
 from shared.envelope import json_response, message, object_list
+from shared.params import json_body
 from shared.errors import BadRequest, PayloadTooLarge
 from shared.identity import current_identity, require_user
 
@@ -24,11 +24,8 @@ def _ctx() -> FilesContext:
 def _envelope(docs, *, text: str | None = None, message_type: str | None = None, offset: int = 0,
               total: int | None = None, **extra: Any) -> dict[str, Any]:
     body = object_list(model=service.MODEL, objects=[service.fields_of(d) for d in docs], permalink=service.permalink,
-                       logged_in_as=current_identity().username, offset=offset, total=total)
-    if text:
-        body["message"] = text
-    if message_type:
-        body["message_type"] = message_type
+                       logged_in_as=current_identity().username, offset=offset, total=total,
+                       text=text, message_type=message_type)
     body.update(extra)
     return body
 
@@ -41,15 +38,7 @@ def _one(doc, text: str, message_type: str, status: int = 200, **extra: Any) -> 
 def _body() -> Any:
     if request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):
         return request.form.to_dict()
-    raw = request.get_data(cache=False)
-    if len(raw) > 1024 * 1024:
-        raise PayloadTooLarge("The body of a change is limited to 1 MiB.")
-    if not raw.strip():
-        raise BadRequest("The request body is empty; send the fields to change as a JSON object.", message_type="empty_body")
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"The body is not valid JSON: {exc}.", message_type="invalid_json") from None
+    return json_body(limit=1024 * 1024)
 
 
 @files.get(f"{PREFIX}/")

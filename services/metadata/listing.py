@@ -16,6 +16,7 @@ from services.metadata.search import q_clauses
 from services.metadata.sections import TREE_ORDER, flag, load_section, param_id
 from services.metadata.store import HIDDEN, LIVE
 from shared.access import PUBLIC, read_filter
+from shared.params import parse_paging
 from shared.errors import BadRequest
 from shared.identity import Identity
 
@@ -45,24 +46,8 @@ def _pairs(args: Iterable[tuple[str, str]], allowed: tuple[str, ...]) -> dict[st
     return pairs
 
 
-def _int(pairs: dict[str, str], names: tuple[str, ...], default: int, *, low: int, high: int) -> int:
-    for name in names:
-        if name in pairs:
-            raw = pairs[name]
-            try:
-                value = int(raw)
-            except ValueError:
-                raise BadRequest(f"`{name}` must be a whole number, not {raw!r}.", message_type="invalid_parameter") from None
-            if not low <= value <= high:
-                raise BadRequest(f"`{name}` must be between {low} and {high}.", message_type="invalid_parameter")
-            return value
-    return default
-
-
 def paging(ctx: MetadataContext, pairs: dict[str, str]) -> tuple[int, int]:
-    limit = _int(pairs, ("max_results", "max-results"), ctx.limits.default_page, low=1, high=ctx.limits.max_page)
-    offset = _int(pairs, ("offset", "range_start"), 0, low=0, high=10**9)
-    return limit, offset
+    return parse_paging(pairs, default_page=ctx.limits.default_page, max_page=ctx.limits.max_page)
 
 
 def parse_when(raw: str, name: str, *, upper: bool) -> dict[str, Any]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping
 
-import orjson
 from flask import Blueprint, Response, current_app, request
 
 from services.metadata import listing, odml_io, properties, sections
@@ -17,6 +16,7 @@ from services.metadata.serialise import (
     PERMALINKS, PROPERTY_MODEL, SECTION_MODEL, VALUE_MODEL, property_fields, section_fields, value_fields,
 )
 from shared.envelope import json_response, message, object_list
+from shared.params import json_body
 from shared.errors import BadRequest, NotFound
 from shared.identity import current_identity, require_user
 
@@ -30,15 +30,7 @@ def _ctx() -> MetadataContext:
 
 
 def _json_body(*, required: bool = True) -> Any:
-    raw = request.get_data(cache=True)
-    if not raw.strip():
-        if required:
-            raise BadRequest("The request body is empty; send a JSON object.", message_type="empty_body")
-        return None
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"The body is not valid JSON: {exc}.", message_type="invalid_json") from None
+    return json_body(required=required, cache=True)
 
 
 def _envelope(
@@ -52,11 +44,8 @@ def _envelope(
     **extra: Any,
 ) -> dict[str, Any]:
     body = object_list(model=model, objects=objects, permalink=PERMALINKS[model],
-                       logged_in_as=current_identity().username, offset=offset, total=total)
-    if text:
-        body["message"] = text
-    if message_type:
-        body["message_type"] = message_type
+                       logged_in_as=current_identity().username, offset=offset, total=total,
+                       text=text, message_type=message_type)
     body.update(extra)
     return body
 

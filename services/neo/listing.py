@@ -11,24 +11,11 @@ from services.neo.relations import children_of, descendants
 from services.neo.service import load_readable, require_type
 from services.neo.store import LIVE
 from shared.access import read_filter
-from shared.errors import BadRequest, NotFound
+from shared.errors import NotFound
 from shared.identity import Identity
+from shared.params import PAGING_PARAMETERS, parse_paging
 
-PAGING = ("max_results", "max-results", "offset", "range_start")
-
-
-def _int_arg(pairs: dict[str, str], names: Iterable[str], default: int, *, low: int, high: int) -> int:
-    for name in names:
-        if name in pairs:
-            raw = pairs[name]
-            try:
-                value = int(raw)
-            except ValueError:
-                raise BadRequest(f"`{name}` must be a whole number, not {raw!r}.", message_type="invalid_parameter") from None
-            if not low <= value <= high:
-                raise BadRequest(f"`{name}` must be between {low} and {high}.", message_type="invalid_parameter")
-            return value
-    return default
+PAGING = PAGING_PARAMETERS
 
 
 def list_objects(
@@ -38,8 +25,7 @@ def list_objects(
     neo_type = require_type(type_name)
     pairs = list(args)
     paging = {k: v for k, v in pairs if k in PAGING}
-    limit = _int_arg(paging, ("max_results", "max-results"), ctx.limits.default_page, low=1, high=ctx.limits.max_page)
-    offset = _int_arg(paging, ("offset", "range_start"), 0, low=0, high=10**9)
+    limit, offset = parse_paging(paging, default_page=ctx.limits.default_page, max_page=ctx.limits.max_page)
     clauses = [LIVE, read_filter(identity)]
     clauses += [filter_clause(neo_type, key, value) for key, value in pairs if key not in PAGING]
     query = {"$and": clauses}

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from flask import Blueprint, Response, current_app, request
 from werkzeug.http import http_date
 
@@ -13,8 +12,9 @@ from services.neo.reading import NPY_MEDIA_TYPE, flag
 from services.neo.relations import children_of
 from services.neo.schema import NEO_TYPES
 from shared.envelope import json_response, message, neo_list
-from shared.errors import BadRequest, PayloadTooLarge
+from shared.errors import BadRequest
 from shared.identity import require_user
+from shared.params import json_body, parse_json
 
 neo = Blueprint("neo", __name__)
 PREFIX = "/electrophysiology"
@@ -25,16 +25,7 @@ def _ctx() -> NeoContext:
 
 
 def _json_body() -> Any:
-    limit = current_app.config["MAX_JSON_BYTES"]
-    if request.content_length is not None and request.content_length > limit:
-        raise PayloadTooLarge(f"JSON bodies are limited to {limit} bytes; send large arrays as .npy parts.")
-    raw = request.get_data(cache=False)
-    if not raw.strip():
-        raise BadRequest("The request body is empty.", message_type="empty_body")
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"The body is not valid JSON: {exc}.", message_type="invalid_json") from None
+    return json_body(limit=current_app.config["MAX_JSON_BYTES"])
 
 
 def _body_and_uploads() -> tuple[Any, dict[str, Any]]:
@@ -46,10 +37,7 @@ def _body_and_uploads() -> tuple[Any, dict[str, Any]]:
         raw = request.files["json"].read()
     if raw is None:
         raise BadRequest("A multipart request needs a `json` part with the object's fields.", message_type="invalid_json")
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"The `json` part is not valid JSON: {exc}.", message_type="invalid_json") from None
+    body = parse_json(raw, what="The `json` part")
     uploads = {name: storage.stream for name, storage in request.files.items() if name != "json"}
     return body, uploads
 
