@@ -12,7 +12,7 @@ from services.neo.relations import descendants, has_children, parent_ids, resolv
 from services.neo.schema import NEO_TYPES, NeoType
 from services.neo.store import LIVE
 from services.neo.validate import Changes, parse_changes
-from shared.access import can_read, can_write, is_owner, new_acl, read_filter, write_filter
+from shared.access import can_read, can_write, is_owner, new_acl, write_filter
 from shared.errors import BadRequest, Conflict, Forbidden, NotFound, PreconditionFailed
 from shared.events import envelope_for, outbox_fields, record_event, tombstone_update, with_outbox
 from shared.identity import Identity
@@ -330,6 +330,3 @@ def _delete_one(ctx: NeoContext, neo_type: NeoType, doc: Mapping[str, Any]) -> N
     if doc.get("arrays"):
         ctx.arrays.delete(doc["arrays"])
 
-
-def readable_filter(identity: Identity) -> dict[str, Any]:
-    return {**LIVE, **read_filter(identity)}
