@@ -7,7 +7,7 @@ signature verifies; a request without it is anonymous, a request with a bad one 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 
 import jwt
 from flask import Flask, current_app, g, request
@@ -27,10 +27,18 @@ class Identity:
     username: str | None = None
     session_id: str | None = None
     client_ip: str | None = None
+    # The owners who count this user as a friend (shared/friends.py fills it in per request):
+    # their friendly resources are readable. Never part of the signed header.
+    befriended_by: frozenset[int] = field(default_factory=frozenset, compare=False)
 
     @property
     def is_authenticated(self) -> bool:
         return self.user_id is not None
+
+    def claims(self) -> dict:
+        """What the gateway signs into the identity header."""
+        return {"user_id": self.user_id, "username": self.username,
+                "session_id": self.session_id, "client_ip": self.client_ip}
 
 
 ANONYMOUS = Identity()
@@ -42,7 +50,7 @@ class InvalidIdentity(Exception):
 
 def encode_identity(identity: Identity, secret: str, *, now: float | None = None) -> str:
     issued = int(now if now is not None else time.time())
-    claims = {k: v for k, v in asdict(identity).items() if v is not None}
+    claims = {k: v for k, v in identity.claims().items() if v is not None}
     claims.update(aud=_AUDIENCE, iat=issued, exp=issued + IDENTITY_TTL_SECONDS)
     return jwt.encode(claims, secret, algorithm=_ALGORITHM)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 import mongoengine
+from pymongo import ReturnDocument
 from pymongo.database import Database
 
 
@@ -39,3 +40,18 @@ def connect_mongo(config: Mapping[str, Any], *, service: str) -> Database:
 
 def ping(db: Database) -> None:
     db.client.admin.command("ping")
+
+
+def next_sequence(db: Database, name: str, count: int = 1) -> int:
+    """Advance the counter `name` (collection `counters`) by `count`; returns its new value.
+
+    Concurrent first calls on a new counter may get no document back from the MongoDB stand-in
+    (an upsert race): such a call is repeated. Ids may skip a number then, never repeat one.
+    """
+    for _ in range(10):
+        counter = db["counters"].find_one_and_update(
+            {"_id": name}, {"$inc": {"seq": count}}, upsert=True, return_document=ReturnDocument.AFTER
+        )
+        if counter is not None:
+            return int(counter["seq"])
+    raise RuntimeError(f"the counter {name!r} could not be advanced")

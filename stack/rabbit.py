@@ -37,3 +37,32 @@ def ensure_rabbitmq(url: str) -> str:
         f"RabbitMQ is not reachable at AMQP_URL={url}. Start it (Debian: `apt-get install "
         "rabbitmq-server && rabbitmq-server -detached`) or set AMQP_URL to a running broker."
     )
+
+
+def missing_queues(url: str, queues: list[str]) -> list[str]:
+    """The queues of `queues` that do not exist on the broker (yet)."""
+    missing = []
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    try:
+        for queue in queues:
+            channel = connection.channel()
+            try:
+                channel.queue_declare(queue=queue, passive=True)
+                channel.close()
+            except pika.exceptions.ChannelClosedByBroker:
+                missing.append(queue)
+    finally:
+        connection.close()
+    return missing
+
+
+def wait_for_queues(url: str, queues: list[str], *, timeout: float) -> list[str]:
+    """Wait until the workers have declared their queues; the ones still missing after `timeout`."""
+    left = list(queues)
+
+    def declared() -> bool:
+        left[:] = missing_queues(url, left)
+        return not left
+
+    wait_until(declared, timeout=timeout, interval=0.2)
+    return left

@@ -1,6 +1,7 @@
 """The whole system as local processes: MongoDB stand-in, RabbitMQ check, services, gateway."""
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import os
 import secrets
@@ -13,7 +14,7 @@ import requests
 
 from stack.mongo import start_secantus
 from stack.procs import Child, free_port, port_open, venv_bin, wait_until
-from stack.rabbit import DEFAULT_AMQP_URL, ensure_rabbitmq
+from stack.rabbit import DEFAULT_AMQP_URL, ensure_rabbitmq, wait_for_queues
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,6 +46,19 @@ SERVICES = (
     ServiceSpec("files", 8004),
     ServiceSpec("acl", 8005),
 )
+
+
+def consumer_queues(exchange: str) -> list[str]:
+    """The broker queues of every built service's worker (`QUEUES` in its worker module)."""
+    from services.files.worker import conversion_queue
+    from shared.events import queue_name
+
+    names = [conversion_queue({"EVENT_EXCHANGE": exchange})]
+    for spec in SERVICES:
+        if spec.is_built and spec.has_worker:
+            worker = importlib.import_module(f"services.{spec.name}.worker")
+            names.extend(queue_name(exchange, purpose) for purpose in getattr(worker, "QUEUES", ()))
+    return names
 
 
 def load_or_create_secrets(path: Path) -> dict[str, str]:
@@ -107,6 +121,11 @@ class System:
         for spec in built:
             self._wait_ready(spec.name, f"{self.service_url(spec.name)}/readyz", timeout)
         self._wait_ready("gateway", f"{self.gateway_url}/readyz", timeout)
+        # An event published before its consumer's queue exists would reach nobody.
+        exchange = env.get("EVENT_EXCHANGE") or "gnode"
+        undeclared = wait_for_queues(self.amqp_url, consumer_queues(exchange), timeout=timeout)
+        if undeclared:
+            raise RuntimeError(f"the workers did not declare their queues within {timeout:.0f} s: {', '.join(undeclared)}")
         missing = [spec.name for spec in SERVICES if not spec.is_built]
         if missing:
             say(f"not built yet (the gateway answers 503 for their routes): {', '.join(missing)}")
@@ -173,12 +192,9 @@ class System:
     def delete_broker_topology(self, exchange: str) -> None:
         """Delete `exchange`, its dead-letter exchange and the queues the workers declared on it
         (test and bench runs use an exchange of their own on a shared broker)."""
-        from services.files.worker import conversion_queue
-        from services.metadata.links import QUEUE as METADATA_LINKS
-        from shared.events import delete_topology, queue_name
+        from shared.events import delete_topology
 
-        queues = [conversion_queue({"EVENT_EXCHANGE": exchange}), queue_name(exchange, METADATA_LINKS)]
-        delete_topology(self.amqp_url or DEFAULT_AMQP_URL, exchange, queues)
+        delete_topology(self.amqp_url or DEFAULT_AMQP_URL, exchange, consumer_queues(exchange))
 
     def dead_children(self) -> list[Child]:
         return [child for child in self.children if not child.alive]

@@ -1,8 +1,9 @@
 """The outbox relay: publishes the events embedded in documents, with publisher confirms.
 
-A pass over each collection repeatedly claims one document with pending events by setting its
-`_outbox_lease` (an expiry time) in a `find_one_and_update`, so several relay processes do not
-normally publish the same events; a crashed relay's lease expires after `lease_seconds`.
+A pass over each collection finds up to `claim_batch` documents with pending events and claims
+them in one write by setting their `_outbox_lease` (`{"until": expiry, "by": claim id}`), so
+several relay processes do not normally publish the same events; a crashed relay's lease expires
+after `lease_seconds`. Writes are batched because each one is costly on the MongoDB stand-in.
 It publishes the claimed envelopes in order, each confirmed by the broker, then `$pull`s exactly
 the published event ids (a service may `$push` a new event meanwhile: it stays), clears
 `_outbox_pending` only if the list is then empty, and deletes the document if it is a tombstone
@@ -18,12 +19,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 
 import pika
 from pika.exceptions import AMQPError
-from pymongo import ReturnDocument
 
 from shared.events.backoff import Backoff
 from shared.events.envelope import encode_envelope
@@ -60,6 +61,7 @@ class OutboxRelay:
         max_backoff: float = 5.0,
         batch_limit: int = 500,
         max_idle: float = 0.5,
+        claim_batch: int = 100,
     ):
         self.db = db
         self.amqp_url = amqp_url
@@ -70,6 +72,7 @@ class OutboxRelay:
         self.lease_seconds = lease_seconds
         self.max_backoff = max_backoff
         self.max_idle = max_idle
+        self.claim_batch = claim_batch
         self.batch_limit = batch_limit  # documents per collection per pass, so no collection starves
         self.last_error: str | None = None
         self.published_total = 0
@@ -114,67 +117,91 @@ class OutboxRelay:
         )
 
     # -- outbox ---------------------------------------------------------------------------------
-    def _claim(self, collection) -> tuple[dict | None, datetime]:
-        now = datetime.now(timezone.utc)
-        lease = _lease_until(self.lease_seconds)
-        doc = collection.find_one_and_update(
-            {PENDING_FIELD: True, "$or": [{LEASE_FIELD: {"$exists": False}}, {LEASE_FIELD: {"$lte": now}}]},
-            {"$set": {LEASE_FIELD: lease}},
-            projection={OUTBOX_FIELD: 1, TOMBSTONE_FIELD: 1},
-            return_document=ReturnDocument.AFTER,
-        )
-        return doc, lease
+    @staticmethod
+    def _claimable(now: datetime) -> dict[str, Any]:
+        # `_outbox_lease` is {"until", "by"}; a bare datetime is a lease of an older relay.
+        return {PENDING_FIELD: True, "$or": [{LEASE_FIELD: {"$exists": False}}, {f"{LEASE_FIELD}.until": {"$lte": now}},
+                                             {LEASE_FIELD: {"$lte": now}}]}
 
-    def _release(self, collection, doc_id, lease: datetime) -> None:
-        collection.update_one({"_id": doc_id, LEASE_FIELD: lease}, {"$unset": {LEASE_FIELD: ""}})
+    def _candidates(self, collection, limit: int) -> list[Any]:
+        """Ids of documents with events to publish: one query for many claims."""
+        cursor = collection.find(self._claimable(datetime.now(timezone.utc)), {"_id": 1}).limit(limit)
+        return [doc["_id"] for doc in cursor]
 
-    def _drain(self, collection, doc: dict, lease: datetime) -> int:
-        doc_id = doc["_id"]
+    def _claim_many(self, collection, ids: list[Any]) -> tuple[list[dict], str]:
+        """Lease the documents of `ids` that no other relay holds: (those documents, the claim)."""
+        claim = uuid.uuid4().hex
+        lease = {"until": _lease_until(self.lease_seconds), "by": claim}
+        collection.update_many({"_id": {"$in": ids}, **self._claimable(datetime.now(timezone.utc))},
+                               {"$set": {LEASE_FIELD: lease}})
+        docs = collection.find({"_id": {"$in": ids}, f"{LEASE_FIELD}.by": claim},
+                               {OUTBOX_FIELD: 1, TOMBSTONE_FIELD: 1})
+        order = {doc_id: n for n, doc_id in enumerate(ids)}
+        return sorted(docs, key=lambda d: order[d["_id"]]), claim
+
+    def _release(self, collection, ids: list[Any], claim: str) -> None:
+        if ids:
+            collection.update_many({"_id": {"$in": ids}, f"{LEASE_FIELD}.by": claim}, {"$unset": {LEASE_FIELD: ""}})
+
+    @staticmethod
+    def _valid(collection, doc: dict) -> list[dict]:
         envelopes = doc.get(OUTBOX_FIELD) or []
         valid = [e for e in envelopes if isinstance(e, dict) and isinstance(e.get("event_id"), str) and isinstance(e.get("type"), str)]
         if len(valid) != len(envelopes):
             log.error(
                 "outbox of %s/%s holds entries that are not envelopes; they stay there",
                 collection.name,
-                doc_id,
-                extra={"collection": collection.name, "doc_id": str(doc_id)},
+                doc["_id"],
+                extra={"collection": collection.name, "doc_id": str(doc["_id"])},
             )
+        return valid
+
+    def _drain_many(self, collection, docs: list[dict], claim: str) -> int:
+        """Publish the claimed documents' events, then settle the documents in a few writes."""
         published: list[str] = []
+        finished: list[Any] = []  # every event published: the documents to settle and release
         try:
-            if valid:
-                channel = self._ensure_channel()
-                for envelope in valid:
-                    self._publish(channel, envelope)
-                    published.append(envelope["event_id"])
+            for doc in docs:
+                valid = self._valid(collection, doc)
+                try:
+                    if valid:
+                        channel = self._ensure_channel()
+                        for envelope in valid:
+                            self._publish(channel, envelope)
+                            published.append(envelope["event_id"])
+                except AMQPError:
+                    raise
+                except Exception:
+                    # Not the broker's fault (e.g. a payload it cannot encode): the document keeps
+                    # its lease, so it is retried only when it expires, and the rest moves on.
+                    log.exception("cannot publish the outbox of %s/%s", collection.name, doc["_id"])
+                    continue
+                if len(valid) == len(doc.get(OUTBOX_FIELD) or []):
+                    finished.append(doc["_id"])
         except AMQPError:
             # The broker is away: keep everything not confirmed, and let the next attempt (any
-            # relay) claim the document at once rather than after the lease.
-            if published:
-                collection.update_one({"_id": doc_id}, {"$pull": {OUTBOX_FIELD: {"event_id": {"$in": published}}}})
-            self._release(collection, doc_id, lease)
+            # relay) claim the documents at once rather than after the lease.
+            self._pull(collection, [d["_id"] for d in docs], published)
+            self._release(collection, [d["_id"] for d in docs], claim)
             raise
-        except Exception:
-            # Not the broker's fault (e.g. a payload it cannot encode): keep the lease so the
-            # document is retried only when it expires, and the rest of the outbox moves on.
-            if published:
-                collection.update_one({"_id": doc_id}, {"$pull": {OUTBOX_FIELD: {"event_id": {"$in": published}}}})
-            log.exception("cannot publish the outbox of %s/%s", collection.name, doc_id)
-            return len(published)
-        if published:
-            # By event id: an event pushed by the service since the claim is not touched.
-            collection.update_one({"_id": doc_id}, {"$pull": {OUTBOX_FIELD: {"event_id": {"$in": published}}}})
-        for envelope in valid:
-            log.debug("published %s %s", envelope["type"], envelope["event_id"], extra={"event_id": envelope["event_id"]})
-        if len(valid) != len(envelopes):
-            return len(published)  # the bad entries keep the lease; see above
-        if doc.get(TOMBSTONE_FIELD) is True:
-            # The filter re-checks both: a revived document (_tombstone False) or one that got new
-            # events since is not deleted.
-            if collection.delete_one({"_id": doc_id, TOMBSTONE_FIELD: True, **_EMPTY_OUTBOX}).deleted_count:
-                return len(published)
-        collection.update_one({"_id": doc_id, PENDING_FIELD: True, **_EMPTY_OUTBOX}, {"$set": {PENDING_FIELD: False}})
-        self._release(collection, doc_id, lease)
+        self._pull(collection, [d["_id"] for d in docs], published)
+        tombstones = [d["_id"] for d in docs if d["_id"] in finished and d.get(TOMBSTONE_FIELD) is True]
+        if tombstones:
+            # The filter re-checks both: a revived document or one with new events is kept.
+            collection.delete_many({"_id": {"$in": tombstones}, TOMBSTONE_FIELD: True, **_EMPTY_OUTBOX})
+        if finished:
+            collection.update_many({"_id": {"$in": finished}, PENDING_FIELD: True, **_EMPTY_OUTBOX},
+                                   {"$set": {PENDING_FIELD: False}})
+            self._release(collection, finished, claim)
+        for event_id in published:
+            log.debug("published %s", event_id, extra={"event_id": event_id})
         return len(published)
+
+    @staticmethod
+    def _pull(collection, ids: list[Any], event_ids: list[str]) -> None:
+        # By event id: an event pushed by the service since the claim is not touched.
+        if event_ids:
+            collection.update_many({"_id": {"$in": ids}}, {"$pull": {OUTBOX_FIELD: {"event_id": {"$in": event_ids}}}})
 
     def publish_pending(self) -> int:
         """One pass over every collection; returns how many events were published (confirmed).
@@ -184,11 +211,14 @@ class OutboxRelay:
         published = 0
         for name in self.collections:
             collection = self.db[name]
-            for _ in range(self.batch_limit):
-                doc, lease = self._claim(collection)
-                if doc is None:
+            remaining = self.batch_limit
+            while remaining > 0:
+                candidates = self._candidates(collection, min(remaining, self.claim_batch))
+                if not candidates:
                     break
-                published += self._drain(collection, doc, lease)
+                remaining -= len(candidates)
+                docs, claim = self._claim_many(collection, candidates)  # others may hold some meanwhile
+                published += self._drain_many(collection, docs, claim)
         self.published_total += published
         return published
 
