@@ -248,7 +248,8 @@ def friends_of(*, ctx: AuthContext, user_id: int) -> list[int]:
 
 def find_users(*, ctx: AuthContext, usernames: list[str], ids: list[int]) -> list[dict]:
     query = {"$or": [{"username_key": {"$in": [u.lower() for u in usernames]}}, {"_id": {"$in": ids}}]}
-    return [public_user(u) for u in ctx.store.users.find({**query, "is_active": True})]
+    # Internal callers (the acl service's share notifications) need the address too.
+    return [{**public_user(u), "email": u.get("email", "")} for u in ctx.store.users.find({**query, "is_active": True})]
 
 
 def deactivate_user(*, ctx: AuthContext, username: str) -> dict:

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING
 from pymongo.collection import Collection
 from pymongo.database import Database
 
 from shared.events import ensure_outbox_indexes
+from shared.mongo import next_sequence
 
 OUTBOX_COLLECTIONS = ("users", "sessions", "friendships")
 
@@ -33,10 +34,7 @@ class AuthStore:
         return self.db["login_failures"]
 
     def next_user_id(self) -> int:
-        counter = self.db["counters"].find_one_and_update(
-            {"_id": "user"}, {"$inc": {"seq": 1}}, upsert=True, return_document=ReturnDocument.AFTER
-        )
-        return int(counter["seq"])
+        return next_sequence(self.db, "user")
 
     def ensure_indexes(self) -> None:
         self.users.create_index([("username_key", ASCENDING)], unique=True)

@@ -8,7 +8,9 @@ from shared.events import run_worker
 
 
 def main() -> None:
-    run_worker(service=SERVICE, config=load_config(DEFAULTS), relay_collections=OUTBOX_COLLECTIONS, consumers=[])
+    run_worker(service=SERVICE, config=load_config(DEFAULTS), relay_collections=OUTBOX_COLLECTIONS, consumers=[],
+               # friendship changes must reach the other services within a second (docs/permissions.md)
+               relay_options={"max_idle": 0.2})
 
 
 if __name__ == "__main__":

@@ -8,9 +8,10 @@ from flask import Flask
 
 from services.files.clients import MetadataClient, NeoClient
 from services.files.context import FilesContext, Limits
-from services.files.routes import files
+from services.files.routes import files, internal
 from services.files.store import FilesStore
 from shared.app import build_service_app, on_first_request, service_db
+from shared.friends import init_friendships
 
 SERVICE = "files"
 
@@ -50,8 +51,11 @@ def build_context(config: Mapping[str, Any], db) -> FilesContext:
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app = build_service_app(SERVICE, defaults=DEFAULTS, config=config)
-    ctx = build_context(app.config, service_db(app))
+    db = service_db(app)
+    ctx = build_context(app.config, db)
     app.extensions["files_context"] = ctx
+    init_friendships(app, db)  # after the identity: who befriended the caller (friendly reads)
     app.register_blueprint(files)
-    on_first_request(app, ctx.store.ensure_indexes)
+    app.register_blueprint(internal)
+    on_first_request(app, ctx.store.ensure_indexes)  # datafiles (ACL read model), friendships, outbox
     return app

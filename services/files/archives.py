@@ -33,6 +33,7 @@ from services.files import detect as detection
 from services.files import events
 from services.files.store import LIVE
 from services.files.upload import StoredFile
+from shared.access import acl_of
 from shared.events import envelope_for, outbox_fields
 
 if TYPE_CHECKING:
@@ -244,7 +245,8 @@ def convert_archive(job: "Job", candidate) -> "Outcome":
                 "task_id": task_id, "attempts": 0, "requested_at": doc["date_created"],
                 "user_id": job.identity.user_id, "username": job.identity.username}})
             created = events.DatafileCreated(datafile_id=child_id, owner=doc["owner"], section_id=doc["section"],
-                                             title=doc["title"], size=size, sha256=sha256, parent_datafile=archive_id)
+                                             title=doc["title"], size=size, sha256=sha256, parent_datafile=archive_id,
+                                             acl=acl_of(doc))
             requested = events.ConversionRequested(task_id=task_id, datafile_id=child_id, user_id=job.identity.user_id,
                                                    username=job.identity.username)
             try:

@@ -8,7 +8,6 @@ conversion task is retried); a 4xx answer is `ServiceRefused` with the service's
 from __future__ import annotations
 
 import io
-import threading
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
@@ -16,6 +15,7 @@ import numpy as np
 import orjson
 import requests
 
+from shared.http import ThreadSessions
 from shared.identity import IDENTITY_HEADER, Identity, encode_identity
 
 
@@ -37,17 +37,14 @@ class _Client:
     secret: str
     name: str
     timeout: float = 300.0
-    _local: threading.local = field(default_factory=threading.local, repr=False)
+    _sessions: ThreadSessions = field(default_factory=ThreadSessions, repr=False)
 
     def _session(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = requests.Session()
-            session.trust_env = False
-            self._local.session = session
-        return session
+        return self._sessions.get()
 
     def headers(self, identity: Identity) -> dict[str, str]:
+        if not identity.is_authenticated:
+            return {}  # an anonymous caller (say, exporting a public datafile): no identity header
         return {IDENTITY_HEADER: encode_identity(Identity(user_id=identity.user_id, username=identity.username), self.secret)}
 
     def request(self, method: str, path: str, identity: Identity, *, ok=(200, 201), stream=False,

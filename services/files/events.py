@@ -4,7 +4,8 @@ Ids are integers (untyped); `owner` is the owner's user id.
 
 | routing key                  | payload                                                                         |
 |------------------------------|---------------------------------------------------------------------------------|
-| files.datafile.created       | datafile_id, owner, section_id (or null), title, size, sha256, parent_datafile   |
+| files.datafile.created       | datafile_id, owner, section_id (or null), title, size, sha256, parent_datafile, |
+|                              | acl                                                                             |
 | files.datafile.updated       | datafile_id, owner, section_id, fields (names changed)                          |
 | files.datafile.moved         | datafile_id, owner, section_id (new, or null), from_section                     |
 | files.datafile.deleted       | datafile_id, owner, section_id                                                  |
@@ -12,9 +13,17 @@ Ids are integers (untyped); `owner` is the owner's user id.
 | files.conversion.completed   | task_id, datafile_id, owner, conversion_type, extracted_info                    |
 | files.conversion.failed      | task_id, datafile_id, owner, state ("failed" or "non_convertible"), reason      |
 
+`acl` is the new datafile's ACL as shared/access.py `acl_of` gives it: {owner, safety_level,
+shared_with, readers, writers} (a file uploaded into a section starts with the section's ACL).
+The acl service learns the resource tree from these events: a datafile's parent is
+`section_<section_id>` (none when `section_id` is null); `files.datafile.moved` changes the
+parent but never the ACL (seed 000), `files.datafile.deleted` removes the resource.
+
 `files.conversion.requested` is consumed by the files worker itself (queue `files.conversion`):
 it is the conversion task. The metadata service keeps which datafiles a section shows from the
-`files.datafile.*` events (`datafile_id`, `section_id`).
+`files.datafile.*` events (`datafile_id`, `section_id`). The files worker also consumes
+`acl.permissions.changed` (queue `files.acl`) and `auth.friendship.added|removed` (queue
+`files.friendships`): services/files/acl.py.
 """
 from __future__ import annotations
 
@@ -34,6 +43,7 @@ class DatafileCreated:
     size: int
     sha256: str
     parent_datafile: int | None = None
+    acl: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

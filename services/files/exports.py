@@ -11,6 +11,10 @@ come back, `original_units` restores the units) and written to a temporary file 
 - `hdf5` (h5py): `/block_<i>/segment_<j>/<kind>_<k>` datasets (`analogsignal` samples x channels,
   `spiketrain`, `event` and `epoch` times) with their units, rate, start and names as attributes,
   annotations as a JSON attribute.
+
+Whoever may read the datafile may export it (anonymous callers too, for a public one). The NEO
+objects are read as the caller, and those the caller may not read (or that are gone) are left out
+(docs/permissions.md); when no block is left the answer is 401 (anonymous) or 403.
 """
 from __future__ import annotations
 
@@ -26,7 +30,9 @@ import numpy as np
 from flask import Response, request, send_file
 
 from services.files.clients import ServiceDown, ServiceRefused
-from shared.errors import BadRequest, Conflict, Forbidden, ServiceUnavailable
+from shared.errors import BadRequest, Conflict, Forbidden, NotAuthenticated, ServiceUnavailable
+
+LEFT_OUT = (401, 403, 404)  # the neo service's answers for an object the caller may not read, or gone
 
 FORMATS = {"hdf5": ("h5", "application/x-hdf5"), "nix": ("nix", "application/x-hdf5"),
            "nwb": ("nwb", "application/x-hdf5"), "csv": ("csv", "text/csv")}
@@ -54,8 +60,22 @@ class _Reader:
     def __init__(self, ctx, identity):
         self.ctx, self.identity = ctx, identity
 
-    def get(self, neo_id: str) -> dict[str, Any]:
-        return self.ctx.neo.get(self.identity, neo_id, q="full")
+    def get(self, neo_id: str) -> dict[str, Any] | None:
+        """The object, or None when the caller may not read it (or it is gone): it is left out."""
+        try:
+            return self.ctx.neo.get(self.identity, neo_id, q="full")
+        except ServiceRefused as exc:
+            if exc.status in LEFT_OUT:
+                return None
+            raise
+
+    def each(self, neo_ids) -> list[tuple[str, dict[str, Any]]]:
+        """(id, object) of the readable ones of `neo_ids`, in order."""
+        found = ((neo_id, self.get(neo_id)) for neo_id in neo_ids or [])
+        return [(neo_id, obj) for neo_id, obj in found if obj is not None]
+
+    def objects(self, neo_ids) -> list[dict[str, Any]]:
+        return [obj for _, obj in self.each(neo_ids)]
 
     def array(self, neo_id: str, field: str) -> np.ndarray:
         return self.ctx.neo.array(self.identity, neo_id, field)
@@ -82,17 +102,14 @@ def rebuild_blocks(ctx, identity, block_ids: list[str]) -> list[Any]:
 
     reader = _Reader(ctx, identity)
     blocks = []
-    for block_id in block_ids:
-        raw = reader.get(block_id)
+    for raw in reader.objects(block_ids):
         block = neo.Block(name=raw.get("name"), description=raw.get("description"),
                           **_annotations(raw.get("annotations"), drop=("file_origin",)))
-        for segment_id in raw.get("segment") or []:
-            seg_raw = reader.get(segment_id)
+        for seg_raw in reader.objects(raw.get("segment")):
             segment = neo.Segment(name=seg_raw.get("name"), description=seg_raw.get("description"),
                                   **_annotations(seg_raw.get("annotations")))
             groups: dict[str, list[dict]] = {}
-            for signal_id in seg_raw.get("analogsignal") or []:
-                signal = reader.get(signal_id)
+            for signal_id, signal in reader.each(seg_raw.get("analogsignal")):
                 signal["_data"] = reader.array(signal_id, "signal")
                 groups.setdefault(signal.get("analogsignalarray") or signal_id, []).append(signal)
             for key, channels in groups.items():
@@ -105,19 +122,17 @@ def rebuild_blocks(ctx, identity, block_ids: list[str]) -> list[Any]:
                     units = _units(first, "mV") if first["signal"]["units"] == "mv" else _quantity_units(first["signal"]["units"])
                     annotations = _annotations(first.get("annotations"), drop=_OURS)
                     if key.startswith("analogsignalarray_"):
-                        annotations.update(_annotations(reader.get(key).get("annotations"), drop=_OURS))
+                        annotations.update(_annotations((reader.get(key) or {}).get("annotations"), drop=_OURS))
                     segment.analogsignals.append(neo.AnalogSignal(
                         data, units=units, sampling_rate=_value(first["sampling_rate"], "Hz"),
                         t_start=_value(first["t_start"], "s"), name=name, **annotations))
-            for signal_id in seg_raw.get("irsaanalogsignal") or []:
-                signal = reader.get(signal_id)
+            for signal_id, signal in reader.each(seg_raw.get("irsaanalogsignal")):
                 units = _units(signal, "mV") if signal["signal"]["units"] == "mv" else _quantity_units(signal["signal"]["units"])
                 times = pq.Quantity(reader.array(signal_id, "times"), _quantity_units(signal["times"]["units"]))
                 segment.irregularlysampledsignals.append(neo.IrregularlySampledSignal(
                     times, reader.array(signal_id, "signal"), units=units, name=signal.get("name"),
                     **_annotations(signal.get("annotations"), drop=_OURS)))
-            for train_id in seg_raw.get("spiketrain") or []:
-                train = reader.get(train_id)
+            for train_id, train in reader.each(seg_raw.get("spiketrain")):
                 times = pq.Quantity(reader.array(train_id, "times"), _quantity_units(train["times"]["units"]))
                 waveforms = None
                 stored = train.get("waveforms")
@@ -130,16 +145,14 @@ def rebuild_blocks(ctx, identity, block_ids: list[str]) -> list[Any]:
                     times, t_start=_value(train["t_start"], "s"), t_stop=_value(train["t_stop"], "s"),
                     waveforms=waveforms, name=(train.get("annotations") or {}).get("name"),
                     **_annotations(train.get("annotations"), drop=_OURS + ("left_sweep", "sampling_rate"))))
-            for array_id in seg_raw.get("eventarray") or []:
-                array = reader.get(array_id)
-                events = [reader.get(e) for e in array.get("event") or []]
+            for array in reader.objects(seg_raw.get("eventarray")):
+                events = reader.objects(array.get("event"))
                 segment.events.append(neo.Event(
                     np.array([_value(e["time"], "s").magnitude for e in events], dtype=float) * pq.s,
                     labels=np.array([e["label"] for e in events], dtype="U"),
                     name=(array.get("annotations") or {}).get("name"), **_annotations(array.get("annotations"), drop=_OURS)))
-            for array_id in seg_raw.get("epocharray") or []:
-                array = reader.get(array_id)
-                epochs = [reader.get(e) for e in array.get("epoch") or []]
+            for array in reader.objects(seg_raw.get("epocharray")):
+                epochs = reader.objects(array.get("epoch"))
                 segment.epochs.append(neo.Epoch(
                     np.array([_value(e["time"], "s").magnitude for e in epochs], dtype=float) * pq.s,
                     durations=np.array([_value(e["duration"], "s").magnitude for e in epochs], dtype=float) * pq.s,
@@ -224,14 +237,16 @@ def export_response(*, ctx, identity, doc, fmt: str) -> Response:
     if doc.get("current_state") != "converted" or not blocks_ids:
         raise Conflict(f"datafile_{doc['_id']} has no converted electrophysiology data to export; "
                        "download it without `format`, or convert it first.", message_type="not_converted")
-    if not identity.is_authenticated:
-        raise Forbidden("Log in to export data.")
     try:
         blocks = rebuild_blocks(ctx, identity, blocks_ids)
     except ServiceDown as exc:
         raise ServiceUnavailable(f"Cannot read the converted data: {exc}.", headers={"Retry-After": "5"}) from None
     except ServiceRefused as exc:
         raise Forbidden(f"Cannot read the converted data: {exc}.") from None
+    if not blocks:
+        if not identity.is_authenticated:
+            raise NotAuthenticated(f"The converted data of datafile_{doc['_id']} is not public; log in to export it.")
+        raise Forbidden(f"You may not read the converted data of datafile_{doc['_id']} (or it was deleted).")
     extension, media_type = FORMATS[fmt]
     fd, name = tempfile.mkstemp(prefix="export-", suffix=f".{extension}", dir=ctx.store.tmp_dir())
     os.close(fd)

@@ -1,4 +1,9 @@
-"""HTTP routes of the files service: parse, call one service function, answer."""
+"""HTTP routes of the files service: parse, call one service function, answer.
+
+Permissions follow docs/permissions.md: every GET answers anonymous callers too (they see public
+datafiles only); every write needs a login. `internal` is the internal API (never routed by the
+gateway): the ACL of a datafile for the acl service.
+"""
 from __future__ import annotations
 
 from typing import Any
@@ -6,14 +11,16 @@ from typing import Any
 from flask import Blueprint, Response, current_app, request, send_file
 
 from services.files import exports, service
+from services.files.acl import datafile_number, internal_acl
 from services.files.context import FilesContext
 from services.files.upload import receive
 from shared.envelope import json_response, message, object_list
 from shared.params import json_body
-from shared.errors import BadRequest, PayloadTooLarge
+from shared.errors import BadRequest, NotFound, PayloadTooLarge
 from shared.identity import current_identity, require_user
 
 files = Blueprint("files", __name__)
+internal = Blueprint("files_internal", __name__)
 PREFIX = "/datafiles"
 
 
@@ -43,7 +50,7 @@ def _body() -> Any:
 
 @files.get(f"{PREFIX}/")
 def list_datafiles():
-    identity = require_user()
+    identity = current_identity()
     docs, total, offset = service.list_datafiles(ctx=_ctx(), identity=identity, args=request.args.items(multi=True))
     return json_response(_envelope(docs, offset=offset, total=total))
 
@@ -118,7 +125,8 @@ def delete(raw_id: str):
 @files.get(f"{PREFIX}/<raw_id>/convert/")
 @files.post(f"{PREFIX}/<raw_id>/convert/")
 def convert(raw_id: str):
-    identity = require_user()
+    # GET answers readers with the task already queued or running (its status); queuing needs write.
+    identity = current_identity() if request.method == "GET" else require_user()
     doc = service.request_conversion(ctx=_ctx(), identity=identity, raw_id=raw_id)
     return _one(doc, "Conversion queued; follow `current_state` in the details.", "conversion_queued", 202,
                 task_id=doc.get("last_task_id"))
@@ -141,3 +149,15 @@ def download(raw_id: str):
                          etag=doc.get("sha256") or True, last_modified=doc.get("date_created"), max_age=0)
     response.headers["X-Content-SHA256"] = doc.get("sha256") or ""
     return response
+
+
+# --- internal API (never routed by the gateway) ---------------------------------------------------
+
+@internal.get("/internal/acl/<resource>/")
+def internal_acl_of(resource: str):
+    """The ACL of `datafile_<id>` for the acl service (docs/permissions.md, How it works)."""
+    number = datafile_number(resource)
+    doc = None if number is None else service.find(_ctx(), number)
+    if doc is None:
+        raise NotFound(f"There is no datafile {resource!r} here.")
+    return json_response(internal_acl(doc))

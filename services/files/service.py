@@ -14,7 +14,7 @@ from services.files.context import FilesContext
 from services.files.ids import InvalidId, parse_id, parse_optional_section, typed
 from services.files.store import HIDDEN, LIVE
 from services.files.upload import StoredFile
-from shared.access import PRIVATE, PUBLIC, can_read, can_write, is_owner, new_acl, read_filter
+from shared.access import PRIVATE, PUBLIC, acl_of, can_read, can_write, check_access, new_acl, read_filter
 from shared.params import parse_flag as flag
 from shared.errors import BadRequest, Conflict, Forbidden, NotFound, PreconditionFailed, ServiceUnavailable
 from shared.events import envelope_for, outbox_fields, tombstone_update, with_outbox
@@ -58,18 +58,10 @@ def find(ctx: FilesContext, datafile_id: int) -> dict[str, Any] | None:
     return ctx.store.datafiles.find_one({"_id": datafile_id, **LIVE}, HIDDEN)
 
 
-def load(ctx: FilesContext, identity: Identity, datafile_id: int, *, write: bool = False) -> dict[str, Any]:
-    doc = find(ctx, datafile_id)
-    if doc is None:
-        raise NotFound(f"There is no datafile_{datafile_id}.")
-    if not can_read(doc, identity):
-        if not identity.is_authenticated:
-            from shared.errors import NotAuthenticated
-            raise NotAuthenticated()
-        raise Forbidden(f"You may not read datafile_{datafile_id}.")
-    if write and not can_write(doc, identity):
-        raise Forbidden(f"You may read but not change datafile_{datafile_id}.")
-    return doc
+def load(ctx: FilesContext, identity: Identity, datafile_id: int, *, need: str = "read") -> dict[str, Any]:
+    """The live datafile if `identity` may `need` ("read", "write", "owner") it (docs/permissions.md):
+    404 when there is none, 401 for an anonymous caller, 403 for a signed-in one."""
+    return dict(check_access(find(ctx, datafile_id), identity, name=f"datafile_{datafile_id}", need=need))
 
 
 def fields_of(doc: Mapping[str, Any]) -> dict[str, Any]:
@@ -146,6 +138,8 @@ def list_datafiles(*, ctx: FilesContext, identity: Identity, args: Iterable[tupl
         except InvalidId as exc:
             raise BadRequest(f"`section_id`: {exc}.", message_type="invalid_id") from None
         clauses.append({"section": section})
+    # Only what the caller may read: public files for an anonymous caller; also their own, those shared
+    # with them and their friends' friendly ones when signed in (shared/access.py).
     visibility = pairs.get("visibility", "all").strip().lower() or "all"
     if visibility not in VISIBILITIES:
         raise BadRequest(f"`visibility` must be one of {', '.join(VISIBILITIES)}.", message_type="invalid_parameter")
@@ -165,6 +159,8 @@ def list_datafiles(*, ctx: FilesContext, identity: Identity, args: Iterable[tupl
     for word in pairs.get("q", "").split():
         pattern = {"$regex": re.escape(word[:200]), "$options": "i"}
         clauses.append({"$or": [{"title": pattern}, {"caption": pattern}, {"tags": pattern}]})
+    if not identity.is_authenticated and visibility in ("private", "shared"):
+        return [], 0, offset  # nothing is an anonymous caller's own, nothing is shared with them
     query = {"$and": clauses}
     total = ctx.store.datafiles.count_documents(query)
     docs = list(ctx.store.datafiles.find(query, HIDDEN).sort("_id", 1).skip(offset).limit(limit))
@@ -212,16 +208,8 @@ def new_document(
 ) -> dict[str, Any]:
     """A new datafile: private, or with the ACL of its section (or of `inherited`)."""
     when = now()
-    acl = new_acl(owner=identity.user_id, inherited=section or inherited)
-    acl["shared_with"] = dict(acl.get("shared_with") or {})
-    acl["readers"], acl["writers"] = list(acl.get("readers") or []), list(acl.get("writers") or [])
-    if section and section.get("owner") not in (None, identity.user_id):
-        # A collaborator's file in someone else's section stays visible to the section's owner.
-        for key in ("readers", "writers"):
-            if section["owner"] not in acl[key]:
-                acl[key].append(section["owner"])
-        if section.get("author"):
-            acl["shared_with"][section["author"]] = 2
+    # A collaborator's file in someone else's section stays visible to the section's owner (new_acl).
+    acl = new_acl(owner=identity.user_id, owner_name=identity.username, inherited=section or inherited)
     return {
         "_id": datafile_id,
         "title": title,
@@ -285,7 +273,8 @@ def create_datafile(
         caption=_text(fields, "caption"), tags=_text(fields, "tags"), section=section,
     )
     envelopes = [event(events.DatafileCreated(datafile_id=datafile_id, owner=identity.user_id, section_id=doc["section"],
-                                              title=doc["title"], size=doc["size"], sha256=doc["sha256"]))]
+                                              title=doc["title"], size=doc["size"], sha256=doc["sha256"],
+                                              acl=acl_of(doc)))]
     if convert:
         task = _task(identity)
         doc.update(_queued_fields(task, identity, when=doc["date_created"]))
@@ -316,10 +305,14 @@ def _requested(task_id: str, datafile_id: int, identity: Identity) -> dict:
 # --- conversion requests ----------------------------------------------------------------------------
 
 def request_conversion(*, ctx: FilesContext, identity: Identity, raw_id: str) -> dict[str, Any]:
-    """Queue a conversion task (or return the one already queued or running); answers at once."""
-    doc = load(ctx, identity, path_id(raw_id), write=True)
+    """Queue a conversion task (or return the one already queued or running); answers at once.
+
+    Whoever may read the datafile sees the task already queued or running (its status); queuing a
+    new one needs write access (401 anonymous, 403 signed in)."""
+    doc = load(ctx, identity, path_id(raw_id))
     if doc.get("current_state") in ACTIVE_STATES:
         return doc
+    check_access(doc, identity, name=f"datafile_{doc['_id']}", need="write")
     if doc.get("current_state") == "converted":
         raise Conflict(f"datafile_{doc['_id']} is converted already; its data is listed in `extracted_info`.",
                        message_type="already_converted", details={"extracted_info": doc.get("extracted_info")})
@@ -348,7 +341,7 @@ def update_datafile(*, ctx: FilesContext, identity: Identity, raw_id: str, body:
     if unknown:
         raise BadRequest(f"Unknown field {unknown[0]!r}; you may change {', '.join(UPDATE_FIELDS)}.",
                          message_type="invalid_fields", details={"unknown": unknown})
-    doc = load(ctx, identity, path_id(raw_id), write=True)
+    doc = load(ctx, identity, path_id(raw_id), need="write")
     values = {name: _text(body, name) for name in TEXT_FIELDS if name in body}
     if "title" in values and not values["title"].strip():
         raise BadRequest("`title` cannot be empty.", message_type="invalid_fields")
@@ -383,9 +376,7 @@ def collaborators(doc: Mapping[str, Any]) -> list[Any]:
 
 def delete_datafile(*, ctx: FilesContext, identity: Identity, raw_id: str, force: bool) -> dict[str, Any]:
     """Owner only; refused (409) while other users have access unless `force`. Bytes go after the document."""
-    doc = load(ctx, identity, path_id(raw_id))
-    if not is_owner(doc, identity):
-        raise Forbidden(f"Only the owner may delete datafile_{doc['_id']}.")
+    doc = load(ctx, identity, path_id(raw_id), need="owner")
     others = collaborators(doc)
     if others and not force:
         raise Conflict(f"Other users have access to datafile_{doc['_id']}; delete with force=true to delete anyway.",

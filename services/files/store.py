@@ -7,6 +7,7 @@
 - `members`: `{_id: "<archive id>:<member path>", datafile}`: the datafile an archive member became,
   so that a repeated extraction (a redelivered task) reuses it instead of making another.
 - `counters`: the datafile id sequence.
+- `friendships`: who counts whom as a friend (shared/friends.py), for friendly reads.
 
 Bytes: `FILES_DIR/objects/<id % 1000>/<id>` (named by id only: no client-given name ever becomes a
 path); exports are written to `FILES_DIR/tmp/` and removed once sent.
@@ -16,11 +17,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING
 from pymongo.collection import Collection
 from pymongo.database import Database
 
+from shared.access import ensure_acl_indexes
 from shared.events import ensure_outbox_indexes
+from shared.friends import ensure_friendship_indexes
+from shared.mongo import next_sequence
 
 LIVE = {"_tombstone": {"$ne": True}}
 OUTBOX_COLLECTIONS = ("datafiles",)
@@ -41,10 +45,7 @@ class FilesStore:
         return self.db["members"]
 
     def next_id(self) -> int:
-        counter = self.db["counters"].find_one_and_update(
-            {"_id": "datafile"}, {"$inc": {"seq": 1}}, upsert=True, return_document=ReturnDocument.AFTER
-        )
-        return int(counter["seq"])
+        return next_sequence(self.db, "datafile")
 
     def path_of(self, datafile_id: int) -> Path:
         return self.files_dir / "objects" / f"{datafile_id % 1000:03d}" / str(datafile_id)
@@ -55,6 +56,8 @@ class FilesStore:
         return path
 
     def ensure_indexes(self) -> None:
-        for key in ("owner", "readers", "safety_level", "section", "date_created", "author", "parent_datafile"):
+        ensure_acl_indexes(self.datafiles)  # owner, readers, writers, safety_level
+        for key in ("section", "date_created", "author", "parent_datafile"):
             self.datafiles.create_index([(key, ASCENDING)])
+        ensure_friendship_indexes(self.db)
         ensure_outbox_indexes(self.db, OUTBOX_COLLECTIONS)

@@ -1,6 +1,10 @@
-"""The files service's background process: publishes its outbox and runs conversion tasks.
+"""The files service's background process: publishes its outbox, runs conversion tasks and keeps
+the permission read model.
 
     python -m services.files.worker
+
+Besides the conversion consumer below, it consumes `acl.permissions.changed` (queue `files.acl`)
+and `auth.friendship.added|removed` (queue `files.friendships`); see services/files/acl.py.
 
 Conversion tasks arrive as `files.conversion.requested` events on the queue
 `<EVENT_EXCHANGE>.files.conversion` (scoped by exchange like every consumer queue, so systems
@@ -16,6 +20,8 @@ import logging
 import threading
 from typing import Any, Mapping
 
+from services.files.acl import QUEUES
+from services.files.acl import consumers as permission_consumers
 from services.files.app import DEFAULTS, SERVICE, build_context
 from services.files.convert import handle_task
 from services.files.events import ConversionRequested
@@ -25,6 +31,7 @@ from shared.events import Consumer, queue_name, run_worker
 from shared.events.backoff import Backoff
 
 log = logging.getLogger(__name__)
+__all__ = ["QUEUES", "conversion_queue", "run", "main"]  # QUEUES: the consumers' queues besides the conversion's
 DEFAULTS_WORKER: dict[str, Any] = {**DEFAULTS, "CONVERSION_QUEUE": "", "CONVERSION_RETRY_DELAY_MS": 2000}
 
 
@@ -135,7 +142,8 @@ def run(config: Mapping[str, Any], *, stop: threading.Event | None = None, confi
     thread = threading.Thread(target=consume, name="files consumer", daemon=True)
     thread.start()
     try:
-        run_worker(service=SERVICE, config=config, relay_collections=OUTBOX_COLLECTIONS, consumers=[], stop=stop, db=db,
+        run_worker(service=SERVICE, config=config, relay_collections=OUTBOX_COLLECTIONS,
+                   consumers=permission_consumers(db, poll_interval=poll_interval), stop=stop, db=db,
                    relay_options={"poll_interval": poll_interval}, max_backoff=max_backoff, configure_logs=configure_logs)
     finally:
         stop.set()

@@ -4,7 +4,9 @@ the MongoDB stand-in, RabbitMQ with a private exchange, and the files worker in 
 Helpers:
 - `users()` -> an `Api` for a fresh user: `api.upload(name, data, **fields)`, `api.get(...)`,
   `api.wait_state(id)`, `api.neo(neo_id)`, `api.section(name)`;
-- `worker` -> the files worker (relay + conversion consumer) running while the test runs.
+- `worker` -> the files worker (relay, conversion consumer, acl and friendship consumers) running
+  while the test runs;
+- `envelope(type, payload)` -> an event envelope, to call a consumer's handler without a broker.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from services.files.app import create_app
-from shared.events import delete_topology
+from shared.events import delete_topology, make_envelope, queue_name
 from shared.identity import IDENTITY_HEADER, Identity, encode_identity
 from stack.procs import free_port
 
@@ -115,8 +117,8 @@ def files_dir(files_config):
 
 @pytest.fixture(scope="module")
 def worker(files_config):
-    """The files worker (outbox relay + conversion consumer) in a thread, for the whole module."""
-    from services.files.worker import conversion_queue, run
+    """The files worker (outbox relay + conversion, acl and friendship consumers) in a thread, for the whole module."""
+    from services.files.worker import run
 
     stop = threading.Event()
     errors = []
@@ -132,8 +134,17 @@ def worker(files_config):
     yield thread
     stop.set()
     thread.join(20)
-    delete_topology(files_config["AMQP_URL"], files_config["EVENT_EXCHANGE"], [conversion_queue(files_config)])
+    delete_topology(files_config["AMQP_URL"], files_config["EVENT_EXCHANGE"], worker_queues(files_config))
     assert not errors, errors
+
+
+def worker_queues(config) -> list[str]:
+    """Every queue the files worker declares: the conversion tasks, the ACL changes, the friendships."""
+    from services.files.acl import QUEUES
+    from services.files.worker import conversion_queue
+
+    exchange = config.get("EVENT_EXCHANGE") or "gnode"
+    return [conversion_queue(config), *(queue_name(exchange, purpose) for purpose in QUEUES)]
 
 
 _user_ids = itertools.count(7000)
@@ -221,6 +232,11 @@ class Api:
 
 def number(typed_id) -> int:
     return int(str(typed_id).rsplit("_", 1)[-1])
+
+
+def envelope(event_type: str, payload: dict, *, producer: str | None = None, occurred_at=None) -> dict:
+    """An envelope as a consumer's handler gets it: {event_id, type, occurred_at, producer, payload}."""
+    return make_envelope(event_type, payload, producer=producer or event_type.split(".", 1)[0], occurred_at=occurred_at)
 
 
 @pytest.fixture

@@ -51,6 +51,7 @@ def test_datafile_events_keep_the_sections_links(api, probe, files_config):
     created = events[0]["payload"]
     assert created["datafile_id"] == datafile and created["section_id"] == number(first["id"])
     assert created["owner"] == api.user_id and created["size"] == 1 and created["sha256"] == fields["sha256"]
+    assert created["acl"] == {"owner": api.user_id, "safety_level": 3, "shared_with": {}, "readers": [], "writers": []}
     assert events[1]["payload"]["from_section"] == number(first["id"])
     metadata_db = pymongo.MongoClient(files_config["MONGO_URL"])[files_config["MONGO_DB_PREFIX"] + "metadata"]
     table = handlers(MetadataStore(metadata_db))

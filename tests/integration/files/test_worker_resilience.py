@@ -17,7 +17,7 @@ import pytest
 
 from services.files.app import create_app
 from stack.procs import free_port, wait_until
-from tests.integration.files.conftest import Api, number
+from tests.integration.files.conftest import Api, number, worker_queues
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -25,10 +25,9 @@ REPO = Path(__file__).resolve().parents[3]
 @pytest.fixture(scope="module", autouse=True)
 def _remove_queues(files_config):
     yield
-    from services.files.worker import conversion_queue
     from shared.events import delete_topology
 
-    delete_topology(files_config["AMQP_URL"], files_config["EVENT_EXCHANGE"], [conversion_queue(files_config)])
+    delete_topology(files_config["AMQP_URL"], files_config["EVENT_EXCHANGE"], worker_queues(files_config))
 
 
 def start_worker(config, log_path) -> subprocess.Popen:
@@ -104,7 +103,7 @@ def dead_neo(stack_config, neighbours):
     """A files app and worker whose neo service is down (a closed port): every attempt fails."""
     import uuid
 
-    from services.files.worker import conversion_queue, run
+    from services.files.worker import run
     from shared.events import delete_topology
 
     tag = uuid.uuid4().hex[:8]
@@ -118,7 +117,7 @@ def dead_neo(stack_config, neighbours):
     yield app
     stop.set()
     thread.join(20)
-    delete_topology(config["AMQP_URL"], config["EVENT_EXCHANGE"], [conversion_queue(config)])
+    delete_topology(config["AMQP_URL"], config["EVENT_EXCHANGE"], worker_queues(config))
 
 
 def test_a_task_that_keeps_failing_ends_failed_after_bounded_retries(dead_neo, neighbours):
