@@ -9,6 +9,7 @@ from services.metadata.context import Limits, MetadataContext
 from services.metadata.routes import internal, metadata
 from services.metadata.store import MetadataStore
 from shared.app import build_service_app, on_first_request, service_db
+from shared.friends import init_friendships
 
 SERVICE = "metadata"
 
@@ -34,9 +35,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app = build_service_app(SERVICE, defaults=DEFAULTS, config=config)
     # Request bodies (JSON or an odML document) are bounded; more is a 413 before it is read.
     app.config["MAX_CONTENT_LENGTH"] = app.config["IMPORT_MAX_BYTES"] + 1024 * 1024
-    ctx = build_context(app.config, service_db(app))
+    db = service_db(app)
+    ctx = build_context(app.config, db)
     app.extensions["metadata_context"] = ctx
     app.register_blueprint(metadata)
     app.register_blueprint(internal)
-    on_first_request(app, ctx.store.ensure_indexes)
+    on_first_request(app, ctx.store.ensure_indexes)  # the ACL and friendship indexes too
+    init_friendships(app, db)  # after the identity: who befriended the caller, for friendly reads
     return app

@@ -6,7 +6,8 @@ Ids in payloads are integers (the untyped form); `owner` is the owner's user id.
 |-----------------------------|-----------------------------------------------------------------------------|
 | metadata.section.created    | section_id, owner, parent_section (id or null), ancestors (root first),     |
 |                             | source ("api", "copy", "import", "archive"), copied_from (id or null),       |
-|                             | datafile_ids (datafiles linked into the new section by a copy)              |
+|                             | datafile_ids (datafiles linked into the new section by a copy),             |
+|                             | acl: the new section's {owner, safety_level, shared_with, readers, writers} |
 | metadata.section.updated    | section_id, owner, fields (names changed)                                   |
 | metadata.section.moved      | section_id, owner, from_parent, to_parent (ids or null), ancestors (new)    |
 | metadata.section.deleted    | section_id, owner, parent_section, property_ids, value_ids, datafile_ids    |
@@ -25,13 +26,17 @@ Ids in payloads are integers (the untyped form); `owner` is the owner's user id.
   `metadata.value.*` events are for values added, changed or removed one by one.
 - A moved section carries its subtree along; only the moved section's parent changes, so one
   `metadata.section.moved` describes the whole move (descendants' `ancestors` change accordingly).
-- The acl service keeps its resource tree from `parent_section` / `to_parent`; the neo service's
-  labels drop values listed in `value_ids` / `value_id` of the deleted events.
+- The acl service keeps its resource tree from `parent_section` / `to_parent` (and forgets deleted
+  sections); `acl` of `metadata.section.created` is the ACL the section starts with (shared/access.py
+  `acl_of`: private at the root, the parent's under a parent, the target's for copies and imports).
+  A move does not change any ACL. Properties and values have no ACL of their own: they go with their
+  section (`section_<id>` in the acl service). The neo service's labels drop values listed in
+  `value_ids` / `value_id` of the deleted events.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 PRODUCER = "metadata"
 
@@ -46,6 +51,7 @@ class SectionCreated:
     source: str = "api"
     copied_from: int | None = None
     datafile_ids: list[int] = field(default_factory=list)
+    acl: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

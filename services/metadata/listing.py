@@ -1,5 +1,8 @@
 """Listing sections, properties and values: each list is one MongoDB query on indexed fields.
 
+Anonymous callers may list too: the permission filter (shared/access.py `read_filter`) keeps what
+the caller may read (public only for them), and totals count only that (docs/permissions.md).
+
 Every filter (permissions, tree scope via `parent_section` / `ancestors`, owner, dates, visibility,
 `q` over the denormalised `search_text`) becomes part of that one query; nothing is filtered in
 Python over stored documents.
@@ -27,6 +30,7 @@ VALUE_PARAMS = ("property_id", "section_id", "recursive", "q", *PAGING)
 VISIBILITY = ("all", "private", "public", "shared")
 SECTION_ORDER = TREE_ORDER
 PROPERTY_ORDER = [("section", 1), ("tree_position", 1), ("_id", 1)]
+NOTHING: dict[str, Any] = {"_id": {"$in": []}}
 
 
 @dataclass(frozen=True)
@@ -74,13 +78,16 @@ def owner_clause(raw: str) -> dict[str, Any]:
 
 def visibility_clause(raw: str, identity: Identity) -> dict[str, Any] | None:
     """private: yours, not public, shared with nobody; public: safety level 1; shared: others' shared
-    with you, or yours shared with someone; all: everything you may read."""
+    with you, or yours shared with someone; all: everything you may read. An anonymous caller has
+    nothing private or shared."""
     value = raw.strip().lower() or "all"
     if value not in VISIBILITY:
         raise BadRequest(f"`visibility` must be one of {', '.join(VISIBILITY)}.", message_type="invalid_parameter")
     me = identity.user_id
     if value == "public":
         return {"safety_level": PUBLIC}
+    if value in ("private", "shared") and not identity.is_authenticated:
+        return NOTHING
     if value == "private":
         return {"owner": me, "safety_level": {"$ne": PUBLIC}, "readers": {"$size": 0}}
     if value == "shared":

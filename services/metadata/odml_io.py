@@ -169,7 +169,8 @@ def build_document(
 
 
 def export_tree(*, ctx: MetadataContext, identity: Identity, section_id: int | None, fmt: str) -> Exported:
-    """A section with the part of its subtree you may read, or (no section) all your root sections."""
+    """A section with the part of its subtree you may read, or (no section) all your root sections
+    (none for an anonymous caller). Only what the caller may read is exported (docs/permissions.md)."""
     visible = {**LIVE, **read_filter(identity)}
     order = TREE_ORDER
     if section_id is not None:
@@ -179,7 +180,7 @@ def export_tree(*, ctx: MetadataContext, identity: Identity, section_id: int | N
         filename = f"section_{section_id}"
     else:
         tops = list(ctx.store.sections.find({"parent_section": None, "owner": identity.user_id, **LIVE}, HIDDEN)
-                    .sort([("tree_position", 1), ("_id", 1)]))
+                    .sort([("tree_position", 1), ("_id", 1)])) if identity.is_authenticated else []
         top_ids = [t["_id"] for t in tops]
         below = list(ctx.store.sections.find({"ancestors": {"$in": top_ids}, **visible}, HIDDEN).sort(order)) if tops else []
         filename = "metadata"
@@ -190,7 +191,7 @@ def export_tree(*, ctx: MetadataContext, identity: Identity, section_id: int | N
         raise BadRequest(f"At most {ctx.limits.max_tree} sections can be exported at once; this has {len(tree)}. "
                          "Export a smaller subtree.", message_type="too_many_sections")
     ids = [d["_id"] for d in tree]
-    props = list(ctx.store.properties.find({"section": {"$in": ids}, **LIVE}, HIDDEN)
+    props = list(ctx.store.properties.find({"section": {"$in": ids}, **visible}, HIDDEN)
                  .sort([("section", 1), ("tree_position", 1), ("_id", 1)])) if ids else []
     parser, media_type, extension = FORMATS[fmt]
     try:

@@ -2,9 +2,11 @@
 
 A property document holds its values in order (`values: [{"id", "value", "text"}]`), so a
 property and its values change together in one single-document write. Properties carry their
-section's permission read model (`owner`, `safety_level`, `shared_with`, `readers`, `writers`)
-and `ancestors` (the section's, plus the section), so that every listing is one indexed query.
-Reading a property needs read access to its section; any change needs write access to it.
+section's permission read model (`owner`, `safety_level`, `shared_with`, `readers`, `writers`,
+`acl_version`) and `ancestors` (the section's, plus the section), so that every listing is one
+indexed query. Reading a property or a value needs read access to its section; any change (a new
+property or value, an update, a delete) needs write access to it (docs/permissions.md). A property
+moved to another section takes that section's read model.
 """
 from __future__ import annotations
 
@@ -17,10 +19,10 @@ from services.metadata.dtypes import DtypeError, infer_dtype, normalise_value, n
 from services.metadata.fields import MISSING, PROPERTY_TEXT, parse_property_body, parse_value_body
 from services.metadata.ids import typed
 from services.metadata.search import property_search_text
-from services.metadata.sections import acl_of, event, now, path_id, refresh_search_text, resolve_section
+from services.metadata.sections import event, now, path_id, property_acl, refresh_search_text, resolve_section
 from services.metadata.store import HIDDEN, LIVE
-from shared.access import can_read, can_write
-from shared.errors import BadRequest, Conflict, Forbidden, NotFound, PreconditionFailed
+from shared.access import ACL_FIELDS, check_access, newer_than
+from shared.errors import BadRequest, Conflict, NotFound, PreconditionFailed
 from shared.events import outbox_fields, tombstone_update, with_outbox
 from shared.identity import Identity
 
@@ -33,36 +35,25 @@ class InvalidValue(BadRequest):
 
 # --- loading ------------------------------------------------------------------------------------
 
-def load_property(ctx: MetadataContext, identity: Identity, property_id: int, *, write: bool = False) -> dict[str, Any]:
+def load_property(ctx: MetadataContext, identity: Identity, property_id: int, *, need: str = "read") -> dict[str, Any]:
+    """The property when `identity` may `need` ("read" or "write") its section (whose read model it carries)."""
     doc = ctx.store.properties.find_one({"_id": property_id, **LIVE}, HIDDEN)
-    if doc is None:
-        raise NotFound(f"There is no property_{property_id}.")
-    if not can_read(doc, identity):
-        raise Forbidden(f"You may not read property_{property_id}.")
-    if write and not can_write(doc, identity):
-        raise Forbidden(f"You may read but not change property_{property_id} (it takes its section's permissions).")
-    return doc
+    return dict(check_access(doc, identity, name=f"property_{property_id}", need=need))
 
 
 def resolve_property(ctx: MetadataContext, identity: Identity, property_id: int, *, name: str) -> dict[str, Any]:
+    """A property named in a body field, to add to: 404 `unknown_property`, or write access to its section."""
     doc = ctx.store.properties.find_one({"_id": property_id, **LIVE}, HIDDEN)
     if doc is None:
         raise NotFound(f"`{name}`: there is no property_{property_id}.", message_type="unknown_property",
                        details={"field": name})
-    if not can_write(doc, identity):
-        raise Forbidden(f"`{name}`: you may not change property_{property_id}.")
-    return doc
+    return dict(check_access(doc, identity, name=f"property_{property_id} (`{name}`)", need="write"))
 
 
-def load_value(ctx: MetadataContext, identity: Identity, value_id: int, *, write: bool = False) -> tuple[dict, dict, int]:
-    """(property, value entry, position) of a value."""
+def load_value(ctx: MetadataContext, identity: Identity, value_id: int, *, need: str = "read") -> tuple[dict, dict, int]:
+    """(property, value entry, position) of a value, when `identity` may `need` its section."""
     doc = ctx.store.properties.find_one({"values.id": value_id, **LIVE}, HIDDEN)
-    if doc is None:
-        raise NotFound(f"There is no value_{value_id}.")
-    if not can_read(doc, identity):
-        raise Forbidden(f"You may not read value_{value_id}.")
-    if write and not can_write(doc, identity):
-        raise Forbidden(f"You may read but not change value_{value_id} (it takes its section's permissions).")
+    doc = dict(check_access(doc, identity, name=f"value_{value_id}", need=need))
     for position, entry in enumerate(doc["values"]):
         if entry["id"] == value_id:
             return doc, entry, position
@@ -125,7 +116,7 @@ def new_property_doc(
         "date_created": when,
         "last_modified": when,
         "version": 1,
-        **acl_of(section),
+        **property_acl(section),
     }
     doc["search_text"] = property_search_text(doc, ctx.limits.search_text_chars)
     return doc
@@ -171,8 +162,24 @@ def create_property(*, ctx: MetadataContext, identity: Identity, body: Any) -> d
     doc = new_property_doc(ctx, property_id=property_id, section=section, fields=changes.fields, dtype=dtype,
                            entries=entries, tree_position=position, created_by=identity.username, when=when)
     ctx.store.properties.insert_one({**doc, **outbox_fields(property_created_event(doc))})
+    if sync_section_acl(ctx, section["_id"], doc.get("acl_version")):
+        doc = load_property(ctx, identity, property_id)
     refresh_search_text(ctx, section["_id"])
     return doc
+
+
+def sync_section_acl(ctx: MetadataContext, section_id: int, copied_version: int | None) -> bool:
+    """After a property was written with a copy of its section's read model: if an ACL change reached
+    the section meanwhile (services/metadata/acl.py), give the section's properties its newer ACL.
+
+    Closes the race between reading the section and writing the property; True if it changed any.
+    """
+    section = ctx.store.sections.find_one({"_id": section_id}, {"acl_version": 1, **{k: 1 for k in ACL_FIELDS}})
+    version = (section or {}).get("acl_version")
+    if version is None or version == copied_version:
+        return False
+    update = {"$set": {**{k: section.get(k) for k in ACL_FIELDS}, "acl_version": version}}
+    return ctx.store.properties.update_many({"section": section_id, **newer_than(version)}, update).modified_count > 0
 
 
 def _merge_values(ctx: MetadataContext, old: list[dict], new_values: list[Any], when: datetime) -> list[dict]:
@@ -196,13 +203,18 @@ def _merge_values(ctx: MetadataContext, old: list[dict], new_values: list[Any], 
 def update_property(*, ctx: MetadataContext, identity: Identity, raw_id: str, body: Any) -> dict[str, Any]:
     """Change fields; `values` replaces the list; a new `dtype` must fit every value; `section_id` moves it."""
     changes = parse_property_body(body, creating=False)
-    doc = load_property(ctx, identity, path_id(raw_id, "property"), write=True)
+    doc = load_property(ctx, identity, path_id(raw_id, "property"), need="write")
     values = {k: v for k, v in changes.fields.items() if doc.get(k) != v}
     section_id = doc["section"]
+    unset: dict[str, str] = {}
     if changes.section is not None and changes.section != doc["section"]:
+        # Moving needs write access to both sections; the property takes the new section's ACL.
         section = resolve_section(ctx, identity, changes.section, name="section_id")
         section_id = section["_id"]
-        values.update(section=section_id, ancestors=[*section["ancestors"], section_id], **acl_of(section))
+        acl = property_acl(section)
+        values.update(section=section_id, ancestors=[*section["ancestors"], section_id], **acl)
+        if "acl_version" not in acl and "acl_version" in doc:
+            unset["acl_version"] = ""
         values["tree_position"] = _next_position(ctx, section_id)
     if changes.tree_position is not None:
         values["tree_position"] = changes.tree_position
@@ -228,11 +240,16 @@ def update_property(*, ctx: MetadataContext, identity: Identity, raw_id: str, bo
     merged = {**doc, **values}
     values["search_text"] = property_search_text(merged, ctx.limits.search_text_chars)
     old_ids, new_ids = {e["id"] for e in doc["values"]}, {e["id"] for e in entries}
-    changed_fields = sorted(k for k in values if k not in ("search_text", "ancestors", "owner", "author",
+    changed_fields = sorted(k for k in values if k not in ("search_text", "ancestors", "owner", "author", "acl_version",
                                                            "safety_level", "shared_with", "readers", "writers"))
     updated = events.PropertyUpdated(property_id=doc["_id"], section_id=section_id, fields=changed_fields,
                                      value_ids_added=sorted(new_ids - old_ids), value_ids_removed=sorted(old_ids - new_ids))
-    _write(ctx, doc, {"$set": {**values, "last_modified": when}}, event(updated))
+    update: dict[str, Any] = {"$set": {**values, "last_modified": when}}
+    if unset:
+        update["$unset"] = unset
+    _write(ctx, doc, update, event(updated))
+    if section_id != doc["section"]:
+        sync_section_acl(ctx, section_id, values.get("acl_version"))
     refresh_search_text(ctx, section_id)
     if section_id != doc["section"]:
         refresh_search_text(ctx, doc["section"])
@@ -248,7 +265,7 @@ def _write(ctx: MetadataContext, doc: Mapping[str, Any], update: dict[str, Any],
 
 
 def delete_property(*, ctx: MetadataContext, identity: Identity, raw_id: str) -> dict[str, Any]:
-    doc = load_property(ctx, identity, path_id(raw_id, "property"), write=True)
+    doc = load_property(ctx, identity, path_id(raw_id, "property"), need="write")
     deleted = events.PropertyDeleted(property_id=doc["_id"], section_id=doc["section"], owner=doc["owner"],
                                      value_ids=[v["id"] for v in doc["values"]])
     ctx.store.properties.update_one({"_id": doc["_id"], **LIVE}, tombstone_update(event(deleted)))
@@ -289,7 +306,7 @@ def create_value(*, ctx: MetadataContext, identity: Identity, body: Any) -> tupl
 
 def update_value(*, ctx: MetadataContext, identity: Identity, raw_id: str, body: Any) -> tuple[dict, dict, int]:
     changes = parse_value_body(body, creating=False)
-    doc, entry, position = load_value(ctx, identity, path_id(raw_id, "value"), write=True)
+    doc, entry, position = load_value(ctx, identity, path_id(raw_id, "value"), need="write")
     if changes.property is not None and changes.property != doc["_id"]:
         raise BadRequest("A value cannot move to another property; create it there and delete this one.",
                          message_type="invalid_fields", details={"property_id": "cannot change"})
@@ -311,7 +328,7 @@ def update_value(*, ctx: MetadataContext, identity: Identity, raw_id: str, body:
 
 
 def delete_value(*, ctx: MetadataContext, identity: Identity, raw_id: str) -> tuple[dict, dict, int]:
-    doc, entry, position = load_value(ctx, identity, path_id(raw_id, "value"), write=True)
+    doc, entry, position = load_value(ctx, identity, path_id(raw_id, "value"), need="write")
     entries = [e for e in doc["values"] if e["id"] != entry["id"]]
     deleted = events.ValueDeleted(value_id=entry["id"], property_id=doc["_id"], section_id=doc["section"])
     _write(ctx, doc, _values_update(ctx, doc, entries, now()), event(deleted))

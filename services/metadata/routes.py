@@ -2,6 +2,10 @@
 
 Every answer about sections, properties and values uses the list envelope of DESIGN.md section 7
 (`selected: [{"model", "fields", "permalink"}]`), also for a single object.
+
+Permissions (docs/permissions.md): every GET is open to anonymous callers, who see public sections
+(with their properties and values) only; every write needs a login (401). The service functions
+answer 404 / 401 / 403 as shared/access.py `check_access` does.
 """
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from typing import Any, Iterable, Mapping
 
 from flask import Blueprint, Response, current_app, request
 
-from services.metadata import listing, odml_io, properties, sections
+from services.metadata import acl, listing, odml_io, properties, sections
 from services.metadata.context import MetadataContext
 from services.metadata.ids import InvalidId, parse_id, parse_optional_section, typed
 from services.metadata.serialise import (
@@ -65,7 +69,7 @@ def _section_detail(doc: Mapping[str, Any]) -> dict[str, Any]:
 
 @metadata.get(f"{PREFIX}/sections/")
 def list_sections():
-    identity = require_user()
+    identity = current_identity()
     page = listing.list_sections(ctx=_ctx(), identity=identity, args=request.args.items(multi=True))
     return json_response(_envelope(SECTION_MODEL, [section_fields(d) for d in page.docs], offset=page.offset, total=page.total))
 
@@ -101,7 +105,7 @@ def create_section():
 
 @metadata.get(f"{PREFIX}/sections/<raw_id>/")
 def get_section(raw_id: str):
-    identity = require_user()
+    identity = current_identity()
     doc = sections.load_section(_ctx(), identity, sections.path_id(raw_id, "section"))
     return _one(SECTION_MODEL, _section_detail(doc), "Here is the requested object.", "object_selected")
 
@@ -128,7 +132,7 @@ def delete_section(raw_id: str):
 # --- odML documents -------------------------------------------------------------------------------
 
 def _export(section_id: int | None) -> Response:
-    identity = require_user()
+    identity = current_identity()
     fmt = odml_io.parse_format(request.args.get("format"))
     exported = odml_io.export_tree(ctx=_ctx(), identity=identity, section_id=section_id, fmt=fmt)
     return Response(exported.text, mimetype=exported.media_type, headers={
@@ -139,7 +143,6 @@ def _export(section_id: int | None) -> Response:
 
 @metadata.get(f"{PREFIX}/sections/<raw_id>/export/")
 def export_section(raw_id: str):
-    require_user()
     return _export(sections.path_id(raw_id, "section"))
 
 
@@ -189,7 +192,7 @@ def import_document():
 
 @metadata.get(f"{PREFIX}/properties/")
 def list_properties():
-    identity = require_user()
+    identity = current_identity()
     page = listing.list_properties(ctx=_ctx(), identity=identity, args=request.args.items(multi=True))
     return json_response(_envelope(PROPERTY_MODEL, [property_fields(d) for d in page.docs], offset=page.offset, total=page.total))
 
@@ -203,7 +206,7 @@ def create_property():
 
 @metadata.get(f"{PREFIX}/properties/<raw_id>/")
 def get_property(raw_id: str):
-    identity = require_user()
+    identity = current_identity()
     doc = properties.load_property(_ctx(), identity, sections.path_id(raw_id, "property"))
     return _one(PROPERTY_MODEL, property_fields(doc), "Here is the requested object.", "object_selected")
 
@@ -233,7 +236,7 @@ def _value(found: tuple[dict, dict, int]) -> dict[str, Any]:
 
 @metadata.get(f"{PREFIX}/values/")
 def list_values():
-    identity = require_user()
+    identity = current_identity()
     rows, total, offset = listing.list_values(ctx=_ctx(), identity=identity, args=request.args.items(multi=True))
     return json_response(_envelope(VALUE_MODEL, [_value(r) for r in rows], offset=offset, total=total))
 
@@ -247,7 +250,7 @@ def create_value():
 
 @metadata.get(f"{PREFIX}/values/<raw_id>/")
 def get_value(raw_id: str):
-    identity = require_user()
+    identity = current_identity()
     found = properties.load_value(_ctx(), identity, sections.path_id(raw_id, "value"))
     return _one(VALUE_MODEL, _value(found), "Here is the requested object.", "object_selected")
 
@@ -269,6 +272,12 @@ def delete_value(raw_id: str):
 
 
 # --- internal API (never routed by the gateway) ---------------------------------------------------
+
+@internal.get("/internal/acl/<resource>/")
+def internal_acl(resource: str):
+    """For the acl service: a section's ACL, `acl_version` and parent (`section_<id>` only; else 404)."""
+    return json_response(acl.internal_acl(_ctx().store, resource))
+
 
 def _ids(name: str, kind: str) -> list[int]:
     raw = request.args.getlist(name)

@@ -12,9 +12,9 @@ from services.metadata.fields import MISSING, SECTION_TEXT, SectionChanges, pars
 from services.metadata.ids import InvalidId, parse_id, parse_optional_section, typed
 from services.metadata.search import section_search_text
 from services.metadata.store import HIDDEN, LIVE
-from shared.access import ACL_FIELDS, can_read, can_write, is_owner, new_acl, read_filter
+from shared.access import ACL_FIELDS, acl_of, check_access, new_acl, read_filter
 from shared.params import parse_flag as flag
-from shared.errors import BadRequest, Conflict, Forbidden, NotFound, PreconditionFailed
+from shared.errors import BadRequest, Conflict, NotFound, PreconditionFailed
 from shared.events import envelope_for, outbox_fields, tombstone_update, with_outbox
 from shared.identity import Identity
 
@@ -54,32 +54,24 @@ def find_section(ctx: MetadataContext, section_id: int) -> dict[str, Any] | None
     return ctx.store.sections.find_one({"_id": section_id, **LIVE}, HIDDEN)
 
 
-def load_section(ctx: MetadataContext, identity: Identity, section_id: int, *, write: bool = False) -> dict[str, Any]:
-    doc = find_section(ctx, section_id)
-    if doc is None:
-        raise NotFound(f"There is no section_{section_id}.")
-    if not can_read(doc, identity):
-        raise Forbidden(f"You may not read section_{section_id}.")
-    if write and not can_write(doc, identity):
-        raise Forbidden(f"You may read but not change section_{section_id}.")
-    return doc
+def load_section(ctx: MetadataContext, identity: Identity, section_id: int, *, need: str = "read") -> dict[str, Any]:
+    """The section in the path when `identity` may `need` ("read", "write", "owner") it: else 404,
+    401 (anonymous) or 403 (docs/permissions.md, shared/access.py `check_access`)."""
+    return dict(check_access(find_section(ctx, section_id), identity, name=f"section_{section_id}", need=need))
 
 
 def resolve_section(
-    ctx: MetadataContext, identity: Identity, section_id: int | None, *, name: str, write: bool = True
+    ctx: MetadataContext, identity: Identity, section_id: int | None, *, name: str, need: str = "write"
 ) -> dict[str, Any] | None:
-    """A section named by a parameter or body field (None: the root); 404 `unknown_section` if missing."""
+    """A section named by a parameter or body field (None: the root); 404 `unknown_section` if missing,
+    401/403 as `check_access` when `identity` may not `need` it."""
     if section_id is None:
         return None
     doc = find_section(ctx, section_id)
     if doc is None:
         raise NotFound(f"`{name}`: there is no section_{section_id}.", message_type="unknown_section",
                        details={"field": name})
-    if not can_read(doc, identity):
-        raise Forbidden(f"`{name}`: you may not read section_{section_id}.")
-    if write and not can_write(doc, identity):
-        raise Forbidden(f"`{name}`: you may read but not change section_{section_id}.")
-    return doc
+    return dict(check_access(doc, identity, name=f"section_{section_id} (`{name}`)", need=need))
 
 
 # --- the tree -------------------------------------------------------------------------------------
@@ -157,22 +149,19 @@ def inherited_acl(parent: Mapping[str, Any] | None, identity: Identity) -> dict[
     When a collaborator creates inside someone else's section, the parent's owner keeps read and
     write access to the new section, so nothing in one's own tree is hidden from one.
     """
-    acl = new_acl(owner=identity.user_id, inherited=parent)
-    acl["shared_with"] = dict(acl.get("shared_with") or {})
-    acl["readers"], acl["writers"] = list(acl.get("readers") or []), list(acl.get("writers") or [])
-    if parent and parent["owner"] != identity.user_id:
-        if parent.get("author"):
-            acl["shared_with"][parent["author"]] = 2
-        for key in ("readers", "writers"):
-            if parent["owner"] not in acl[key]:
-                acl[key].append(parent["owner"])
+    acl = new_acl(owner=identity.user_id, owner_name=identity.username, inherited=parent)
     acl["author"] = identity.username
     return acl
 
 
-def acl_of(doc: Mapping[str, Any]) -> dict[str, Any]:
-    """The read model a section passes to its properties."""
-    return {"owner": doc["owner"], "author": doc.get("author"), **{k: doc.get(k) for k in ACL_FIELDS}}
+def property_acl(section: Mapping[str, Any]) -> dict[str, Any]:
+    """The read model a section passes to its properties: a copy of its own, `acl_version` included
+    (the properties are part of the section's resource: the acl service's changes to `section_<id>`
+    go to both under the same version guard, services/metadata/acl.py)."""
+    acl = {"owner": section["owner"], "author": section.get("author"), **{k: section.get(k) for k in ACL_FIELDS}}
+    if section.get("acl_version") is not None:
+        acl["acl_version"] = section["acl_version"]
+    return acl
 
 
 # --- create -------------------------------------------------------------------------------------
@@ -209,7 +198,7 @@ def created_event(doc: Mapping[str, Any], *, source: str, copied_from: int | Non
                   datafile_ids: list[int] | None = None) -> dict:
     return event(events.SectionCreated(
         section_id=doc["_id"], owner=doc["owner"], parent_section=doc["parent_section"], ancestors=list(doc["ancestors"]),
-        source=source, copied_from=copied_from, datafile_ids=list(datafile_ids or []),
+        source=source, copied_from=copied_from, datafile_ids=list(datafile_ids or []), acl=acl_of(doc),
     ))
 
 
@@ -249,8 +238,7 @@ def create_path(
         parent_key = parent["_id"] if parent else None
         existing = ctx.store.sections.find_one({**siblings_filter(parent_key, identity.user_id), "name": name}, HIDDEN)
         if existing is not None:
-            if not can_write(existing, identity):
-                raise Forbidden(f"{typed('section', existing['_id'])} ({name!r}) exists and is not writable by you.")
+            check_access(existing, identity, name=f"{typed('section', existing['_id'])} ({name!r})", need="write")
             out.append((existing, False))
             parent = existing
             continue
@@ -275,7 +263,7 @@ def refresh_search_text(ctx: MetadataContext, section_id: int) -> None:
 def update_section(*, ctx: MetadataContext, identity: Identity, raw_id: str, body: Any) -> dict[str, Any]:
     """Change fields; a new `parent_section` moves the section (and its subtree) there."""
     changes = parse_section_body(body, creating=False)
-    doc = load_section(ctx, identity, path_id(raw_id, "section"), write=True)
+    doc = load_section(ctx, identity, path_id(raw_id, "section"), need="write")
     if changes.parent is not MISSING and changes.parent != doc["parent_section"]:
         return move_section(ctx=ctx, identity=identity, doc=doc, target_id=changes.parent, changes=changes)
     return _apply_changes(ctx, identity, doc, changes)
@@ -315,17 +303,18 @@ def move_section(
     *, ctx: MetadataContext, identity: Identity, doc: Mapping[str, Any], target_id: int | None,
     changes: SectionChanges | None = None,
 ) -> dict[str, Any]:
-    """Move `doc` with its subtree under `target_id` (None: the root); body fields change it too."""
+    """Move `doc` with its subtree under `target_id` (None: the root); body fields change it too.
+
+    The owner of the moved section only, into a section they may write. The moved sections keep
+    their ACLs (docs/permissions.md): the acl service learns the new parent from the moved event.
+    """
     changes = changes or SectionChanges()
-    if not can_write(doc, identity):
-        raise Forbidden(f"You may read but not move section_{doc['_id']}.")
+    check_access(doc, identity, name=f"section_{doc['_id']}", need="owner")
     target = resolve_section(ctx, identity, target_id, name="target_section_id")
     check_no_cycle(doc, target)
     target_key = target["_id"] if target else None
     if target_key == doc["parent_section"]:
         return _apply_changes(ctx, identity, doc, changes)
-    if target is None and doc["owner"] != identity.user_id:
-        raise Forbidden(f"Only the owner may move section_{doc['_id']} to the root of their tree.")
     name = changes.fields.get("name", doc["name"])
     require_free_name(ctx, target_key, doc["owner"], name, exclude=doc["_id"])
     old_ancestors, new_ancestors = list(doc["ancestors"]), child_ancestors(target)
@@ -385,7 +374,7 @@ def copy_section(
     target_key = target["_id"] if target else None
     tree = [dict(source)]
     if recursive:
-        tree = connected(source, (d for d in subtree(ctx, source["_id"]) if can_read(d, identity)))
+        tree = connected(source, subtree(ctx, source["_id"], extra=read_filter(identity)))
     if len(tree) > ctx.limits.max_tree:
         raise BadRequest(f"At most {ctx.limits.max_tree} sections can be copied at once; this has {len(tree)}.",
                          message_type="too_many_sections")
@@ -397,7 +386,7 @@ def copy_section(
     old_ids = [d["_id"] for d in tree]
     props_by_section: dict[int, list[dict]] = {}
     if with_properties:
-        for prop in ctx.store.properties.find({"section": {"$in": old_ids}, **LIVE}, HIDDEN).sort(
+        for prop in ctx.store.properties.find({"section": {"$in": old_ids}, **LIVE, **read_filter(identity)}, HIDDEN).sort(
                 [("section", 1), ("tree_position", 1), ("_id", 1)]):
             props_by_section.setdefault(prop["section"], []).append(prop)
     links_by_section: dict[int, list[int]] = {}
@@ -477,9 +466,7 @@ def delete_section(*, ctx: MetadataContext, identity: Identity, raw_id: str, for
     With collaborators (another user may write the section or anything below it, or owns a
     section below it) the delete is refused with 409 unless `force`. Datafiles are not deleted.
     """
-    doc = load_section(ctx, identity, path_id(raw_id, "section"))
-    if not is_owner(doc, identity):
-        raise Forbidden(f"Only the owner may delete section_{doc['_id']}.")
+    doc = load_section(ctx, identity, path_id(raw_id, "section"), need="owner")
     tree = [doc, *subtree(ctx, doc["_id"], {"owner": 1, "writers": 1, "parent_section": 1, "depth": 1, "author": 1})]
     collaborators = sorted({w for d in tree for w in d.get("writers") or () if w != identity.user_id}
                            | {d["owner"] for d in tree if d["owner"] != identity.user_id})
@@ -570,7 +557,9 @@ def copy_or_move(*, ctx: MetadataContext, identity: Identity, request: CopyMoveR
     if changes.parent is not MISSING and changes.parent != request.target_id:
         raise BadRequest("`parent_section` in the body differs from `target_section_id`; give one of them.",
                          message_type="invalid_parameter")
-    source = resolve_section(ctx, identity, request.source_id, name="source_section_id", write=request.mode == "move")
+    # A copy reads the source; a move is for the source's owner (and needs write on the target).
+    source = resolve_section(ctx, identity, request.source_id, name="source_section_id",
+                             need="owner" if request.mode == "move" else "read")
     if request.mode == "move":
         return "moved", move_section(ctx=ctx, identity=identity, doc=source, target_id=request.target_id, changes=changes)
     return "copied", copy_section(
@@ -586,6 +575,6 @@ def section_contents(ctx: MetadataContext, identity: Identity, section_id: int) 
     subsections = [d["_id"] for d in ctx.store.sections.find(
         {"parent_section": section_id, **LIVE, **read_filter(identity)}, {"_id": 1}).sort([("tree_position", 1), ("_id", 1)])]
     properties = [d["_id"] for d in ctx.store.properties.find(
-        {"section": section_id, **LIVE}, {"_id": 1}).sort([("tree_position", 1), ("_id", 1)])]
+        {"section": section_id, **LIVE, **read_filter(identity)}, {"_id": 1}).sort([("tree_position", 1), ("_id", 1)])]
     datafiles = sorted({d["datafile"] for d in ctx.store.links.find({"section": section_id}, {"datafile": 1})})
     return subsections, properties, datafiles

@@ -5,7 +5,8 @@
   (order among siblings), the permission read model (shared/access.py) and `search_text`.
 - `properties`: one document per property, holding its values (`values: [{"id", "value", "text"}]`,
   in order), its section's read model (copied, so that listing is one query) and the section's
-  `ancestors` plus the section itself.
+  `ancestors` plus the section itself. The acl service's changes of a section go to both
+  (services/metadata/acl.py).
 - `datafile_links`: which datafiles appear in which section (`kind` "home" from the files service's
   events, "copy" from copies with `with_datafiles`).
 - `counters`: one integer sequence per kind (section, property, value).
@@ -14,11 +15,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING
 from pymongo.collection import Collection
 from pymongo.database import Database
 
+from shared.access import ensure_acl_indexes
 from shared.events import ensure_outbox_indexes
+from shared.friends import ensure_friendship_indexes
+from shared.mongo import next_sequence
 
 # Live documents only: deleted ones wait as tombstones until their event is published.
 LIVE = {"_tombstone": {"$ne": True}}
@@ -45,21 +49,21 @@ class MetadataStore:
     def next_ids(self, kind: str, count: int = 1) -> list[int]:
         if count <= 0:
             return []
-        counter = self.db["counters"].find_one_and_update(
-            {"_id": kind}, {"$inc": {"seq": count}}, upsert=True, return_document=ReturnDocument.AFTER
-        )
-        last = int(counter["seq"])
+        last = next_sequence(self.db, kind, count)
         return list(range(last - count + 1, last + 1))
 
     def ensure_indexes(self) -> None:
-        for key in ("owner", "readers", "safety_level", "ancestors", "date_created", "author", "search_text"):
+        ensure_acl_indexes(self.sections)  # owner, readers, writers, safety_level
+        ensure_acl_indexes(self.properties)
+        for key in ("ancestors", "date_created", "author", "search_text"):
             self.sections.create_index([(key, ASCENDING)])
         self.sections.create_index([("parent_section", ASCENDING), ("tree_position", ASCENDING)])
         self.sections.create_index([("parent_section", ASCENDING), ("name", ASCENDING)])
-        for key in ("owner", "readers", "safety_level", "ancestors", "search_text", "values.id"):
+        for key in ("ancestors", "search_text", "values.id"):
             self.properties.create_index([(key, ASCENDING)])
         self.properties.create_index([("section", ASCENDING), ("tree_position", ASCENDING)])
         self.properties.create_index([("section", ASCENDING), ("name", ASCENDING)])
         self.links.create_index([("section", ASCENDING)])
         self.links.create_index([("datafile", ASCENDING)])
+        ensure_friendship_indexes(self.db)
         ensure_outbox_indexes(self.db, OUTBOX_COLLECTIONS)

@@ -125,7 +125,8 @@ def test_inherited_acl():
               "readers": [1], "writers": [1]}
     acl = inherited_acl(parent, ada)
     assert acl["owner"] == 1 and acl["safety_level"] == 2
-    assert acl["shared_with"] == {"ada": 2, "bob": 2} and acl["readers"] == [1, 2] and acl["writers"] == [1, 2]
+    # the parent's owner keeps write access; the new owner is not in their own shares
+    assert acl["shared_with"] == {"bob": 2} and acl["readers"] == [2] and acl["writers"] == [2]
     assert parent["shared_with"] == {"ada": 2} and parent["readers"] == [1]  # the parent is not changed
 
 

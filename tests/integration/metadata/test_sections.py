@@ -109,14 +109,20 @@ def test_sibling_names_are_unique_as_in_odml(api, other):
     assert api.post(f"sections/{sibling['id']}", {"name": "Child"}).status_code == 409
 
 
-def test_all_routes_need_a_logged_in_user(anonymous, api):
+def test_writes_need_a_logged_in_user_and_anonymous_reads_see_nothing_private(anonymous, api):
     section = api.section("Private")
-    for method, path in [("get", "sections"), ("post", "sections"), ("get", f"sections/{section['id']}"),
-                         ("delete", f"sections/{section['id']}"), ("get", "properties"), ("get", "values"),
-                         ("get", "export"), ("post", "import"), ("get", f"sections/{section['id']}/export")]:
+    for method, path in [("post", "sections"), ("get", f"sections/{section['id']}"),
+                         ("delete", f"sections/{section['id']}"), ("post", f"sections/{section['id']}"),
+                         ("post", "import"), ("get", f"sections/{section['id']}/export"), ("post", "properties"),
+                         ("post", "values")]:
         response = getattr(anonymous, method)(path)
         assert response.status_code == 401, (method, path)
         assert response.get_json()["message_type"] == "not_authenticated"
+    for path in ("sections", "properties", "values"):
+        response = anonymous.get(path, recursive="true") if path == "sections" else anonymous.get(path)
+        assert response.status_code == 200, path
+        assert section["id"] not in [item["fields"]["id"] for item in response.get_json()["selected"]]
+    assert anonymous.get("export").status_code == 200
 
 
 def test_others_cannot_read_or_change_a_private_section_but_can_read_a_public_one(api, other, db):
@@ -207,4 +213,5 @@ def test_create_records_the_created_event_in_the_outbox(api, db):
     assert envelope["payload"] == {
         "section_id": number(child["id"]), "owner": api.user_id, "parent_section": number(top["id"]),
         "ancestors": [number(top["id"])], "source": "api", "copied_from": None, "datafile_ids": [],
+        "acl": {"owner": api.user_id, "safety_level": 3, "shared_with": {}, "readers": [], "writers": []},
     }
