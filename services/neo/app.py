@@ -6,10 +6,12 @@ from typing import Any, Mapping
 from flask import Flask
 
 from services.neo.arrays import ArrayStore
+from services.neo.clients import MetadataClient
 from services.neo.context import Limits, NeoContext
-from services.neo.routes import neo
+from services.neo.routes import internal, neo
 from services.neo.store import NeoStore
 from shared.app import build_service_app, on_first_request, service_db
+from shared.friends import init_friendships
 
 SERVICE = "neo"
 
@@ -20,6 +22,8 @@ DEFAULTS: dict[str, Any] = {
     "JSON_MAX_SAMPLES": 5_000_000,
     "CASCADE_MAX_OBJECTS": 5_000,
     "CASCADE_MAX_SAMPLES": 5_000_000,
+    "METADATA_URL": "",  # the metadata service's internal API (labels); stack/system.py sets it
+    "METADATA_TIMEOUT": 30.0,
 }
 
 
@@ -35,8 +39,14 @@ def build_context(config: Mapping[str, Any], db) -> NeoContext:
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app = build_service_app(SERVICE, defaults=DEFAULTS, config=config)
-    ctx = build_context(app.config, service_db(app))
+    db = service_db(app)
+    init_friendships(app, db)  # after the identity: fills Identity.befriended_by for friendly reads
+    ctx = build_context(app.config, db)
     app.extensions["neo_context"] = ctx
+    # Tests replace it with a fake that has the same `values` method.
+    app.extensions["neo_metadata"] = MetadataClient(app.config["METADATA_URL"], app.config["INTERNAL_SECRET"],
+                                                    float(app.config["METADATA_TIMEOUT"]))
     app.register_blueprint(neo)
+    app.register_blueprint(internal)
     on_first_request(app, ctx.store.ensure_indexes)
     return app

@@ -2,17 +2,24 @@
 
 | routing key          | payload                                                              |
 |----------------------|----------------------------------------------------------------------|
-| neo.object.created   | neo_id, type, owner, parents ({type: neo_id}), source                |
+| neo.object.created   | neo_id, type, owner, parents ({type: neo_id}), source, acl           |
 | neo.object.updated   | neo_id, type, fields (names changed), parents (after the change)     |
 | neo.object.deleted   | neo_id, type, owner                                                  |
-| neo.objects.updated  | type, neo_ids, fields: one bulk update of many objects               |
+| neo.objects.updated  | type, neo_ids, fields, parents ({neo_id: parents after the change},  |
+|                      | when the update changes parent links, else {}): one bulk update      |
 
-The acl service keeps its resource tree from `parents`; history records all of them.
+- `acl` is the new object's ACL (shared/access.py `acl_of`): {owner, safety_level, shared_with
+  ({username: 1|2}), readers, writers (user ids)}; an object created under a parent starts with
+  that parent's ACL, otherwise private.
+- `parents` maps each linked parent type to its neo_id; the acl service keeps its resource tree
+  from `parents` (`created`, `updated`, `objects.updated`) and learns of deletions from
+  `deleted`. History records all of them. ACL changes themselves are the acl service's
+  (`acl.permissions.changed`), never neo events.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 PRODUCER = "neo"
 
@@ -25,6 +32,7 @@ class ObjectCreated:
     owner: int
     parents: dict[str, str] = field(default_factory=dict)
     source: str | None = None
+    acl: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -50,3 +58,4 @@ class ObjectsUpdated:
     type: str
     neo_ids: list[str]
     fields: list[str]
+    parents: dict[str, dict[str, str]] = field(default_factory=dict)

@@ -10,7 +10,7 @@ import orjson
 
 from services.neo.context import NeoContext
 from services.neo.npy import iter_npy
-from services.neo.relations import children_of, container_size, descendants
+from services.neo.relations import children_of, container_size, descendants, visible_parents
 from services.neo.schema import NEO_TYPES, NeoType
 from services.neo.service import load_readable, parse_object_id, require_type
 from services.neo.units import TIME, convert
@@ -204,8 +204,11 @@ def serialise(
     part: str = "full",
     children: Mapping[str, list] | None = None,
     view: ArrayView | None = None,
+    parents: Mapping[str, str | None] | None = None,
 ) -> dict[str, Any]:
-    """The flat wire form of seed 001; with no `view`, array fields give their shape, not data."""
+    """The flat wire form of seed 001; with no `view`, array fields give their shape, not data.
+
+    `parents` are the links to show (relations.visible_parents); by default the stored ones."""
     out: dict[str, Any] = {"neo_id": doc["neo_id"]}
     if part in ("full", "info"):
         out.update({a.name: doc.get(a.name) for a in neo_type.attributes})
@@ -214,7 +217,9 @@ def serialise(
         if view is not None and view.downsample:
             out["downsample"] = view.downsample
     if part in ("full", "parents"):
-        out.update({p: f"{p}_{doc[p]}" if doc.get(p) is not None else None for p in neo_type.parents})
+        if parents is None:
+            parents = {p: f"{p}_{doc[p]}" if doc.get(p) is not None else None for p in neo_type.parents}
+        out.update({p: parents.get(p) for p in neo_type.parents})
     if part in ("full", "children") and children is not None:
         out.update(children)
     if part in ("full", "info"):
@@ -234,6 +239,14 @@ def etag_of(parts: list[Any]) -> str:
     return '"' + hashlib.sha1(orjson.dumps(parts, option=orjson.OPT_PASSTHROUGH_DATETIME, default=str)).hexdigest() + '"'
 
 
+def _representation_etag(doc, children, links, tree, variant: str) -> str:
+    """What a GET answers depends on: the object's version and ACL, its (readable) children and
+    descendants, which parent links the caller may see, and the parameters."""
+    versions = [(d["neo_id"], d["version"], d.get("acl_version", 0)) for _, d in tree] if tree else []
+    return etag_of([doc["neo_id"], doc["version"], doc.get("acl_version", 0), doc["size"], children, links, versions,
+                    variant])
+
+
 @dataclass
 class ObjectRead:
     doc: dict[str, Any]
@@ -251,8 +264,10 @@ def read_object(
     children = children_of(ctx, identity, neo_type, doc["_id"]) if neo_type.children else {}
     doc["size"] = container_size(ctx, identity, neo_type, doc)
     tree = _cascade(ctx, identity, neo_type, doc) if request.cascade else None
-    versions = [(d["neo_id"], d["version"]) for _, d in tree] if tree else []
-    etag = etag_of([doc["neo_id"], doc["version"], doc["size"], children, versions, request.variant])
+    links = {}
+    if request.part in ("full", "parents") or tree:
+        links = visible_parents(ctx, identity, [(neo_type, doc), *(tree or [])])
+    etag = _representation_etag(doc, children, links, tree, request.variant)
     read = ObjectRead(doc=doc, etag=etag)
     if if_none_match and etag in [tag.strip() for tag in if_none_match.split(",")]:
         return read  # the caller answers 304; no array is read
@@ -266,17 +281,24 @@ def read_object(
             f"{ctx.limits.json_max_samples}); ask for a window, `downsample=N`, or `format=npy`.",
             message_type="too_large_for_json",
         )
-    read.body = serialise(neo_type, doc, part=request.part, children=children, view=view)
+    read.body = serialise(neo_type, doc, part=request.part, children=children, view=view,
+                          parents=links.get(doc["neo_id"]))
     if tree is not None:
-        read.body.update(_nest(ctx, neo_type, doc, tree))
+        read.body.update(_nest(ctx, neo_type, doc, tree, links))
     return read
 
 
-def plain_etag(ctx: NeoContext, identity: Identity, neo_type: NeoType, doc: Mapping[str, Any]) -> str:
-    """The ETag a plain GET of the object (no parameters) carries, for If-Match on updates."""
+def plain_etag(
+    ctx: NeoContext, identity: Identity, neo_type: NeoType, doc: Mapping[str, Any],
+    links: Mapping[str, Mapping[str, str | None]] | None = None,
+) -> str:
+    """The ETag a plain GET of the object (no parameters) carries, for If-Match on updates.
+    `links`: relations.visible_parents of the object, when the caller has them already."""
     children = children_of(ctx, identity, neo_type, doc["_id"]) if neo_type.children else {}
     size = container_size(ctx, identity, neo_type, doc)
-    return etag_of([doc["neo_id"], doc["version"], size, children, [], ReadRequest().variant + "|json"])
+    if links is None:
+        links = visible_parents(ctx, identity, [(neo_type, doc)])
+    return _representation_etag({**doc, "size": size}, children, links, None, ReadRequest().variant + "|json")
 
 
 def _read_npy(ctx: NeoContext, neo_type: NeoType, doc, request: ReadRequest, read: ObjectRead) -> None:
@@ -322,7 +344,8 @@ def _cascade(ctx: NeoContext, identity: Identity, neo_type: NeoType, doc) -> lis
     return tree
 
 
-def _nest(ctx: NeoContext, neo_type: NeoType, root, tree: list[tuple[NeoType, dict]]) -> dict[str, list]:
+def _nest(ctx: NeoContext, neo_type: NeoType, root, tree: list[tuple[NeoType, dict]],
+          links: Mapping[str, Mapping[str, str | None]]) -> dict[str, list]:
     """The root's children lists with each child object in place of its id, recursively."""
     by_parent: dict[tuple[str, int], dict[str, list]] = {}
     for child_type, child in tree:
@@ -336,7 +359,7 @@ def _nest(ctx: NeoContext, neo_type: NeoType, root, tree: list[tuple[NeoType, di
             kids = by_parent.get((node_type.name, node["_id"]), {})
             view = array_view(ctx, node_type, node, WindowRequest())
             children = {name: [render(NEO_TYPES[name], kid) for kid in kids.get(name, [])] for name in node_type.children}
-            done[node["neo_id"]] = serialise(node_type, node, children=children, view=view)
+            done[node["neo_id"]] = serialise(node_type, node, children=children, view=view, parents=links.get(node["neo_id"]))
         return done[node["neo_id"]]
 
     kids = by_parent.get((neo_type.name, root["_id"]), {})

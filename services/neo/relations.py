@@ -1,34 +1,42 @@
 """Parents and children: resolving linked parents, listing children, walking descendants."""
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 from services.neo.context import NeoContext
 from services.neo.ids import neo_id
 from services.neo.schema import NEO_TYPES, NeoType
 from services.neo.store import LIVE
-from shared.access import read_filter, write_filter
-from shared.errors import BadRequest
+from shared.access import can_read, can_write, read_filter
+from shared.errors import BadRequest, Forbidden
 from shared.identity import Identity
 
 
 def resolve_parents(
     ctx: NeoContext, identity: Identity, parents: Mapping[str, int | None]
 ) -> dict[str, dict[str, Any]]:
-    """The parent documents to link to; each must exist and be writable by the caller."""
-    found, problems = {}, {}
+    """The parent documents to link to; each must exist and be writable by the caller.
+
+    A parent that does not exist, or that the caller may not read (no hint that it exists), is a
+    400 `invalid_parent`; one the caller may read but not change is a 403 (adding a child is a
+    write of the parent, docs/permissions.md).
+    """
+    found, missing, read_only = {}, {}, {}
     for parent_type, parent_id in parents.items():
         if parent_id is None:
             continue
-        doc = ctx.store.collection(parent_type).find_one(
-            {"_id": parent_id, **LIVE, **write_filter(identity)}, {"_outbox": 0}
-        )
-        if doc is None:
-            problems[parent_type] = f"there is no {parent_type} {neo_id(parent_type, parent_id)} you may write to"
+        name = neo_id(parent_type, parent_id)
+        doc = ctx.store.collection(parent_type).find_one({"_id": parent_id, **LIVE}, {"_outbox": 0})
+        if doc is None or not can_read(doc, identity):
+            missing[parent_type] = f"there is no {parent_type} {name}"
+        elif not can_write(doc, identity):
+            read_only[parent_type] = f"you may read but not change {name}"
         else:
             found[parent_type] = doc
-    if problems:
-        raise BadRequest("A parent is missing or not yours to link to.", message_type="invalid_parent", details=problems)
+    if missing:
+        raise BadRequest("A parent is missing.", message_type="invalid_parent", details=missing)
+    if read_only:
+        raise Forbidden("You may not add children to a parent you may only read.", details=read_only)
     return found
 
 
@@ -90,3 +98,31 @@ def container_size(ctx: NeoContext, identity: Identity, neo_type: NeoType, doc: 
     return own + sum(
         int(child.get("size", 0)) for _, child in descendants(ctx, identity, neo_type, doc["_id"], projection={"size": 1})
     )
+
+
+def visible_parents(
+    ctx: NeoContext, identity: Identity, items: Iterable[tuple[NeoType, Mapping[str, Any]]]
+) -> dict[str, dict[str, str | None]]:
+    """Each object's parent links (by its neo_id) as the caller may see them: a parent they may not
+    read shows as None, like no parent. `items` are objects the caller may read (so a parent among
+    them needs no check); one query per parent type for all of them."""
+    items = list(items)
+    readable = {(t.name, d["_id"]) for t, d in items}
+    unknown: dict[str, set[int]] = {}
+    for neo_type, doc in items:
+        for parent_type in neo_type.parents:
+            parent = doc.get(parent_type)
+            if parent is not None and (parent_type, parent) not in readable:
+                unknown.setdefault(parent_type, set()).add(parent)
+    for parent_type, ids in unknown.items():
+        cursor = ctx.store.collection(parent_type).find(
+            {"_id": {"$in": sorted(ids)}, **LIVE, **read_filter(identity)}, {"_id": 1}
+        )
+        readable.update((parent_type, doc["_id"]) for doc in cursor)
+    return {
+        doc["neo_id"]: {
+            p: neo_id(p, doc[p]) if doc.get(p) is not None and (p, doc[p]) in readable else None
+            for p in neo_type.parents
+        }
+        for neo_type, doc in items
+    }

@@ -1,4 +1,8 @@
-"""HTTP routes of the neo service: parse, call one service function, answer."""
+"""HTTP routes of the neo service: parse, call one service function, answer.
+
+Every GET is open to anonymous callers, who see public objects only; every write needs a login
+(docs/permissions.md). `/internal/...` routes are for other services, never routed by the gateway.
+"""
 from __future__ import annotations
 
 from typing import Any
@@ -6,17 +10,18 @@ from typing import Any
 from flask import Blueprint, Response, current_app, request
 from werkzeug.http import http_date
 
-from services.neo import listing, reading, service
+from services.neo import acl, labels, listing, reading, selections, service
 from services.neo.context import NeoContext
 from services.neo.reading import NPY_MEDIA_TYPE, flag
-from services.neo.relations import children_of
+from services.neo.relations import children_of, visible_parents
 from services.neo.schema import NEO_TYPES
 from shared.envelope import json_response, message, neo_list
 from shared.errors import BadRequest
-from shared.identity import require_user
+from shared.identity import current_identity, require_user
 from shared.params import json_body, parse_json
 
 neo = Blueprint("neo", __name__)
+internal = Blueprint("neo_internal", __name__)
 PREFIX = "/electrophysiology"
 
 
@@ -42,13 +47,9 @@ def _body_and_uploads() -> tuple[Any, dict[str, Any]]:
     return body, uploads
 
 
-def _logged_in_as() -> str | None:
-    return require_user().username
-
-
 @neo.get(f"{PREFIX}/")
 def index():
-    identity = require_user()
+    identity = current_identity()
     body = message("The NEO object types.", "object_selected", logged_in_as=identity.username)
     body["types"] = {
         name: {"attributes": [a.name for a in t.attributes], "data_fields": [d.name for d in t.data_fields],
@@ -60,7 +61,7 @@ def index():
 
 @neo.get(f"{PREFIX}/info/<raw_neo_id>/")
 def info(raw_neo_id: str):
-    identity = require_user()
+    identity = current_identity()
     body = message("Here is the summary of the object.", "object_info", logged_in_as=identity.username)
     body.update(listing.object_info(ctx=_ctx(), identity=identity, raw_neo_id=raw_neo_id))
     return json_response(body)
@@ -68,7 +69,7 @@ def info(raw_neo_id: str):
 
 @neo.get(f"{PREFIX}/<type_name>/")
 def list_objects(type_name: str):
-    identity = require_user()
+    identity = current_identity()
     ids, total, offset = listing.list_objects(
         ctx=_ctx(), identity=identity, type_name=type_name, args=request.args.items(multi=True)
     )
@@ -83,7 +84,8 @@ def create(type_name: str):
     if many and uploads:
         raise BadRequest("Array parts go with a single object, not with a list.", message_type="invalid_body")
     docs = service.create_objects(
-        ctx=_ctx(), identity=identity, type_name=type_name, bodies=body if many else [body], uploads=uploads
+        ctx=_ctx(), identity=identity, type_name=type_name, bodies=body if many else [body], uploads=uploads,
+        metadata=_metadata(),
     )
     neo_type = service.require_type(type_name)
     if many:
@@ -99,7 +101,8 @@ def create(type_name: str):
 @neo.post(f"{PREFIX}/<type_name>/bulk_update/")
 def bulk_update(type_name: str):
     identity = require_user()
-    ids = service.bulk_update(ctx=_ctx(), identity=identity, type_name=type_name, body=_json_body())
+    ids = service.bulk_update(ctx=_ctx(), identity=identity, type_name=type_name, body=_json_body(),
+                              metadata=_metadata())
     out = message(f"{len(ids)} objects updated successfully.", "objects_updated", logged_in_as=identity.username)
     out.update(selected=ids, object_selected=len(ids))
     return json_response(out)
@@ -107,7 +110,7 @@ def bulk_update(type_name: str):
 
 @neo.get(f"{PREFIX}/<type_name>/<raw_id>/")
 def get(type_name: str, raw_id: str):
-    identity = require_user()
+    identity = current_identity()
     read_request = reading.parse_read_request(request.args, request.headers.get("Accept", ""))
     result = reading.read_object(
         ctx=_ctx(), identity=identity, type_name=type_name, raw_id=raw_id, request=read_request,
@@ -134,10 +137,13 @@ def update(type_name: str, raw_id: str):
         ctx=ctx, identity=identity, type_name=type_name, raw_id=raw_id, body=body, uploads=uploads,
         if_match=request.headers.get("If-Match"),
         current_etag=lambda current: reading.plain_etag(ctx, identity, neo_type, current),
+        metadata=_metadata(),
     )
-    out = reading.serialise(neo_type, doc, children=children_of(ctx, identity, neo_type, doc["_id"]))
+    links = visible_parents(ctx, identity, [(neo_type, doc)])
+    out = reading.serialise(neo_type, doc, children=children_of(ctx, identity, neo_type, doc["_id"]),
+                            parents=links[doc["neo_id"]])
     out.update(message("Object updated successfully. Data changes saved.", "object_updated", logged_in_as=identity.username))
-    return json_response(out, headers={"ETag": reading.plain_etag(ctx, identity, neo_type, doc)})
+    return json_response(out, headers={"ETag": reading.plain_etag(ctx, identity, neo_type, doc, links)})
 
 
 @neo.delete(f"{PREFIX}/<type_name>/<raw_id>/")
@@ -148,6 +154,100 @@ def delete(type_name: str, raw_id: str):
     out = message(f"{len(deleted)} object(s) deleted.", "object_deleted", logged_in_as=identity.username)
     out["deleted"] = deleted
     return json_response(out)
+
+
+def _selection_list(result: dict[str, Any], identity) -> dict[str, Any]:
+    out = neo_list(neo_ids=result["neo_ids"], total=result["total"], selected_as_of=result["offset"],
+                   logged_in_as=identity.username)
+    return out
+
+
+@neo.post("/selections/")
+def create_selection():
+    """Runs a selection (docs/neo.md, *Selections*); `save_as` also stores it for its owner."""
+    identity = require_user()
+    result = selections.select(ctx=_ctx(), identity=identity, body=_json_body(), args=request.args)
+    out = _selection_list(result, identity)
+    if "selection_id" in result:
+        out.update(selection_id=result["selection_id"], selection_name=result["selection_name"])
+        return json_response(out, 201, headers={"Location": f"/selections/{result['selection_id']}/"})
+    return json_response(out)
+
+
+@neo.get("/selections/")
+def list_selections():
+    identity = require_user()
+    saved = selections.list_saved(ctx=_ctx(), identity=identity)
+    out = message("Here are your saved selections.", "object_selected", logged_in_as=identity.username)
+    out.update(selections=saved, object_total=len(saved))
+    return json_response(out)
+
+
+@neo.get("/selections/<raw_id>/")
+def get_selection(raw_id: str):
+    identity = require_user()
+    result = selections.rerun(ctx=_ctx(), identity=identity, raw_id=raw_id, args=request.args)
+    out = _selection_list(result, identity)
+    out.update(selection_id=result["selection"]["selection_id"], selection_name=result["selection"]["name"],
+               obj_type=result["selection"]["obj_type"], querysets=result["selection"]["querysets"])
+    return json_response(out)
+
+
+@neo.delete("/selections/<raw_id>/")
+def delete_selection(raw_id: str):
+    identity = require_user()
+    deleted = selections.delete(ctx=_ctx(), identity=identity, raw_id=raw_id)
+    out = message("Selection deleted.", "object_deleted", logged_in_as=identity.username)
+    out["deleted"] = [deleted]
+    return json_response(out)
+
+
+def _metadata():
+    return current_app.extensions["neo_metadata"]
+
+
+@neo.post("/labels/")
+def create_label():
+    """Links a metadata value to objects (docs/neo.md, *Labels*)."""
+    identity = require_user()
+    label = labels.create(ctx=_ctx(), metadata=_metadata(), identity=identity, body=_json_body())
+    out = message(f"Label applied to {label['object_total']} object(s).", "object_created", logged_in_as=identity.username)
+    out.update(label)
+    return json_response(out, 201, headers={"Location": f"/labels/{label['label_id']}/"})
+
+
+@neo.get("/labels/<raw_id>/")
+def get_label(raw_id: str):
+    identity = require_user()
+    out = message("Here is the label.", "retrieved", logged_in_as=identity.username)
+    out.update(labels.get(ctx=_ctx(), identity=identity, raw_id=raw_id))
+    return json_response(out)
+
+
+@neo.delete("/labels/<raw_id>/")
+def delete_label(raw_id: str):
+    identity = require_user()
+    body = json_body(limit=current_app.config["MAX_JSON_BYTES"], required=False)
+    result = labels.remove(ctx=_ctx(), identity=identity, raw_id=raw_id, body=body)
+    text = "Label deleted." if result["deleted"] else f"Label removed from {len(result['removed_from'])} object(s)."
+    out = message(text, "object_deleted", logged_in_as=identity.username)
+    out.update(result)
+    return json_response(out)
+
+
+@neo.get(f"{PREFIX}/<type_name>/<raw_id>/metadata/")
+def object_metadata(type_name: str, raw_id: str):
+    identity = current_identity()
+    out = message("Here is the object's metadata.", "retrieved", logged_in_as=identity.username)
+    out.update(labels.object_metadata(ctx=_ctx(), metadata=_metadata(), identity=identity,
+                                      type_name=type_name, raw_id=raw_id))
+    return json_response(out)
+
+
+@internal.get("/internal/acl/<resource>/")
+def internal_acl(resource: str):
+    """For the acl service: an object's ACL, `acl_version` and parents (`segment_3`); no identity needed."""
+    return json_response(acl.acl_record(_ctx().store, resource))
 
 
 def _http_date(value) -> str:

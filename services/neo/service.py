@@ -12,7 +12,7 @@ from services.neo.relations import descendants, has_children, parent_ids, resolv
 from services.neo.schema import NEO_TYPES, NeoType
 from services.neo.store import LIVE
 from services.neo.validate import Changes, parse_changes
-from shared.access import can_read, can_write, is_owner, new_acl, write_filter
+from shared.access import acl_of, can_read, can_write, check_access, new_acl
 from shared.errors import BadRequest, Conflict, Forbidden, NotFound, PreconditionFailed
 from shared.events import envelope_for, outbox_fields, record_event, tombstone_update, with_outbox
 from shared.identity import Identity
@@ -44,20 +44,22 @@ def parse_object_id(neo_type: NeoType, raw: str) -> int:
         raise NotFound(f"No such {neo_type.name}: {exc}.") from None
 
 
-def load_readable(ctx: NeoContext, identity: Identity, neo_type: NeoType, object_id: int) -> dict[str, Any]:
+def load_object(
+    ctx: NeoContext, identity: Identity, neo_type: NeoType, object_id: int, need: str = "read"
+) -> dict[str, Any]:
+    """The live object when `identity` may `need` ("read", "write", "owner") it (docs/permissions.md):
+    404 when it does not exist, 401 for an anonymous caller, 403 for a signed-in one."""
     doc = ctx.store.collection(neo_type).find_one({"_id": object_id, **LIVE}, {"_outbox": 0})
-    if doc is None:
-        raise NotFound(f"There is no {neo_id(neo_type.name, object_id)}.")
-    if not can_read(doc, identity):
-        raise Forbidden(f"You may not read {doc['neo_id']}.")
+    check_access(doc, identity, name=neo_id(neo_type.name, object_id), need=need)
     return doc
+
+
+def load_readable(ctx: NeoContext, identity: Identity, neo_type: NeoType, object_id: int) -> dict[str, Any]:
+    return load_object(ctx, identity, neo_type, object_id, "read")
 
 
 def load_writable(ctx: NeoContext, identity: Identity, neo_type: NeoType, object_id: int) -> dict[str, Any]:
-    doc = load_readable(ctx, identity, neo_type, object_id)
-    if not can_write(doc, identity):
-        raise Forbidden(f"You may read but not change {doc['neo_id']}.")
-    return doc
+    return load_object(ctx, identity, neo_type, object_id, "write")
 
 
 # --- consistency of the whole object, after merging a change into what is stored -------------
@@ -117,6 +119,8 @@ def _array_size(descriptor: Mapping[str, Any] | None) -> int:
 
 
 def _inherited_acl(neo_type: NeoType, parents: Mapping[str, Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The first linked parent (table 2.4 order), whose ACL fields a new object copies (never its
+    `acl_version`: the acl service's changes of the parent are not changes of the child)."""
     for parent_type in neo_type.parents:
         if parent_type in parents:
             return parents[parent_type]
@@ -146,11 +150,13 @@ class _Draft:
             "arrays": self.descriptor,
             "size": _array_size(self.descriptor),
             "metadata": [],
-            **new_acl(owner=identity.user_id, inherited=_inherited_acl(self.neo_type, self.parents)),
+            **({"labels": list(self.changes.metadata)} if self.changes.metadata else {}),
+            **new_acl(owner=identity.user_id, owner_name=identity.username,
+                      inherited=_inherited_acl(self.neo_type, self.parents)),
         }
         created = events.ObjectCreated(
             neo_id=object_neo_id, type=self.neo_type.name, owner=identity.user_id,
-            parents=parent_ids(self.neo_type, doc), source=source,
+            parents=parent_ids(self.neo_type, doc), source=source, acl=acl_of(doc),
         )
         return {**doc, **outbox_fields(_event(created))}
 
@@ -163,8 +169,12 @@ def create_objects(
     bodies: list[Any],
     uploads: Mapping[str, Any] | None = None,
     source: str | None = None,
+    metadata=None,
 ) -> list[dict[str, Any]]:
-    """Create one or many objects of one type; all are validated before any is written."""
+    """Create one or many objects of one type; all are validated before any is written. A body's
+    `metadata` (value ids) labels its object, after the same read check on the values as
+    `POST /labels/` (`metadata` is the metadata service's client, services/neo/labels.py)."""
+    from services.neo import labels  # labels imports this module
     neo_type = require_type(type_name)
     if not bodies:
         raise BadRequest("Give an object, or a list of objects, to create.", message_type="empty_body")
@@ -181,7 +191,16 @@ def create_objects(
                 exc.details = {"index": position, "problems": exc.details}
                 exc.message = f"Object {position} of the list: {exc.message} Nothing was created."
             raise
-    return _write_drafts(ctx, identity, drafts, source)
+    value_ids = list(dict.fromkeys(v for draft in drafts for v in draft.changes.metadata or []))
+    labels.check_metadata(metadata, identity, value_ids)
+    documents = _write_drafts(ctx, identity, drafts, source)
+    if value_ids:
+        by_value: dict[int, list[str]] = {v: [] for v in value_ids}
+        for draft, doc in zip(drafts, documents):
+            for value_id in draft.changes.metadata or []:
+                by_value[value_id].append(doc["neo_id"])
+        labels.label_new_objects(ctx, identity, by_value)
+    return documents
 
 
 def _write_arrays(ctx: NeoContext, neo_type: NeoType, changes: Changes, key: str, old: dict | None = None) -> dict:
@@ -228,7 +247,11 @@ def update_object(
     uploads: Mapping[str, Any] | None = None,
     if_match: str | None = None,
     current_etag=None,
+    metadata=None,
 ) -> dict[str, Any]:
+    """Change an object; a `metadata` list makes the object's labels exactly those values."""
+    from services.neo import labels  # labels imports this module
+
     neo_type = require_type(type_name)
     doc = load_writable(ctx, identity, neo_type, parse_object_id(neo_type, raw_id))
     if if_match and current_etag is not None and if_match.strip() not in ("*", current_etag(doc)):
@@ -238,6 +261,7 @@ def update_object(
         raise BadRequest("Nothing to update: give the fields to change.", message_type="empty_update")
     check_consistency(neo_type, doc, changes)
     resolve_parents(ctx, identity, changes.parents)
+    labels.check_metadata(metadata, identity, changes.metadata or [])
     descriptor = doc.get("arrays")
     if changes.arrays:
         descriptor = _write_arrays(ctx, neo_type, changes, doc["neo_id"], old=doc.get("arrays"))
@@ -245,6 +269,8 @@ def update_object(
     unset = {name: "" for name, value in values.items() if value is None and name in changes.scalars}
     values = {name: value for name, value in values.items() if name not in unset}
     values.update(arrays=descriptor, size=_array_size(descriptor), last_modified=_now())
+    if changes.metadata is not None:
+        values["labels"] = changes.metadata
     merged_parents = parent_ids(neo_type, {**doc, **changes.parents})
     updated = events.ObjectUpdated(
         neo_id=doc["neo_id"], type=neo_type.name, fields=sorted(_field_values(neo_type, changes)), parents=merged_parents
@@ -261,11 +287,15 @@ def update_object(
         raise PreconditionFailed(f"{doc['neo_id']} was changed by another request at the same time; try again.")
     if changes.arrays and doc.get("arrays"):
         ctx.arrays.delete(doc["arrays"])
+    if changes.metadata is not None:
+        labels.link_metadata(ctx, identity, [doc["neo_id"]], changes.metadata)
     return load_readable(ctx, identity, neo_type, doc["_id"])
 
 
-def bulk_update(*, ctx: NeoContext, identity: Identity, type_name: str, body: Any) -> list[str]:
-    """Change the same attributes, scalar data fields or parents of many objects at once."""
+def bulk_update(*, ctx: NeoContext, identity: Identity, type_name: str, body: Any, metadata=None) -> list[str]:
+    """Change the same attributes, scalar data fields, parents or `metadata` (labels) of many objects at once."""
+    from services.neo import labels  # labels imports this module
+
     neo_type = require_type(type_name)
     if not isinstance(body, Mapping) or set(body) - {"apply_to", "update"}:
         raise BadRequest('Give {"apply_to": [neo_ids], "update": {fields}}.', message_type="invalid_bulk_update")
@@ -280,21 +310,38 @@ def bulk_update(*, ctx: NeoContext, identity: Identity, type_name: str, body: An
         raise BadRequest(f"`apply_to`: {exc}.", message_type="invalid_id") from None
     changes = parse_changes(neo_type, body.get("update"), None, creating=False)
     if changes.arrays or changes.is_empty:
-        raise BadRequest("A bulk update changes attributes, scalar data fields or parents (not arrays).",
+        raise BadRequest("A bulk update changes attributes, scalar data fields, parents or metadata (not arrays).",
                          message_type="invalid_bulk_update")
     resolve_parents(ctx, identity, changes.parents)
     collection = ctx.store.collection(neo_type)
-    writable = {d["_id"] for d in collection.find({"_id": {"$in": ids}, **LIVE, **write_filter(identity)}, {"_id": 1})}
-    missing = [neo_id(neo_type.name, i) for i in ids if i not in writable]
+    acl_projection = {"owner": 1, "safety_level": 1, "readers": 1, "writers": 1}
+    found = {d["_id"]: d for d in collection.find({"_id": {"$in": ids}, **LIVE}, acl_projection)}
+    # What the caller may not read is as good as missing (no hint that it exists): a 400 like any
+    # bad id in the body. Objects they may read but not change: 403 (docs/permissions.md).
+    missing = [neo_id(neo_type.name, i) for i in ids if i not in found or not can_read(found[i], identity)]
     if missing:
-        raise BadRequest("Some objects do not exist or are not yours to change; nothing was changed.",
-                         message_type="invalid_id", details={"not_writable": missing[:100]})
+        raise BadRequest("Some objects do not exist; nothing was changed.",
+                         message_type="invalid_id", details={"not_found": missing[:100]})
+    read_only = [neo_id(neo_type.name, i) for i in ids if not can_write(found[i], identity)]
+    if read_only:
+        raise Forbidden("You may read but not change some of these objects; nothing was changed.",
+                        details={"not_writable": read_only[:100]})
+    moved: dict[str, dict[str, str]] = {}
     for doc in collection.find({"_id": {"$in": ids}}, {"_outbox": 0}):
         check_consistency(neo_type, doc, changes)
+        if changes.parents:  # the acl service's tree follows parent links
+            moved[doc["neo_id"]] = parent_ids(neo_type, {**doc, **changes.parents})
+    labels.check_metadata(metadata, identity, changes.metadata or [])
     neo_ids = [neo_id(neo_type.name, i) for i in ids]
     values = _field_values(neo_type, changes)
-    record_event(ctx.store.db, _event(events.ObjectsUpdated(type=neo_type.name, neo_ids=neo_ids, fields=sorted(values))))
-    collection.update_many({"_id": {"$in": ids}}, {"$set": {**values, "last_modified": _now()}, "$inc": {"version": 1}})
+    record_event(ctx.store.db, _event(
+        events.ObjectsUpdated(type=neo_type.name, neo_ids=neo_ids, fields=sorted(values), parents=moved)
+    ))
+    label_set = {} if changes.metadata is None else {"labels": changes.metadata}
+    collection.update_many({"_id": {"$in": ids}},
+                           {"$set": {**values, **label_set, "last_modified": _now()}, "$inc": {"version": 1}})
+    if changes.metadata is not None:
+        labels.link_metadata(ctx, identity, neo_ids, changes.metadata)
     return neo_ids
 
 
@@ -303,9 +350,7 @@ def bulk_update(*, ctx: NeoContext, identity: Identity, type_name: str, body: An
 def delete_object(*, ctx: NeoContext, identity: Identity, type_name: str, raw_id: str, cascade: bool) -> list[str]:
     """Delete an object; one with children only with cascade, which deletes every descendant."""
     neo_type = require_type(type_name)
-    doc = load_readable(ctx, identity, neo_type, parse_object_id(neo_type, raw_id))
-    if not is_owner(doc, identity):
-        raise Forbidden(f"Only the owner may delete {doc['neo_id']}.")
+    doc = load_object(ctx, identity, neo_type, parse_object_id(neo_type, raw_id), "owner")
     children = has_children(ctx, neo_type, doc["_id"])
     if children and not cascade:
         raise Conflict(
@@ -314,14 +359,20 @@ def delete_object(*, ctx: NeoContext, identity: Identity, type_name: str, raw_id
         )
     doomed = [(neo_type, doc)]
     if cascade:
-        doomed += list(descendants(ctx, None, neo_type, doc["_id"], projection={"owner": 1, "neo_id": 1, "arrays": 1}))
-        foreign = [d["neo_id"] for _, d in doomed if d["owner"] != identity.user_id]
+        doomed += list(descendants(ctx, None, neo_type, doc["_id"], projection={"owner": 1, "neo_id": 1, "arrays": 1, "safety_level": 1, "readers": 1}))
+        foreign = [d for _, d in doomed if d["owner"] != identity.user_id]
         if foreign:
+            # Name only the descendants the caller may read; count them all.
+            shown = [d["neo_id"] for d in foreign if can_read(d, identity)]
             raise Forbidden("Some descendants belong to other users; nothing was deleted.",
-                            details={"not_yours": foreign[:100]})
+                            details={"not_yours": shown[:100], "count": len(foreign)})
+    from services.neo import labels  # labels imports this module
+
     for doomed_type, doomed_doc in reversed(doomed):
         _delete_one(ctx, doomed_type, doomed_doc)
-    return [d["neo_id"] for _, d in doomed]
+    deleted = [d["neo_id"] for _, d in doomed]
+    labels.forget_objects(ctx, deleted)
+    return deleted
 
 
 def _delete_one(ctx: NeoContext, neo_type: NeoType, doc: Mapping[str, Any]) -> None:

@@ -1,14 +1,17 @@
-"""The neo service's collections (one per type) and their indexes."""
+"""The neo service's collections (one per type, plus `selections`, `labels`, `friendships` and `counters`) and their indexes."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING
 from pymongo.collection import Collection
 from pymongo.database import Database
 
 from services.neo.schema import NEO_TYPES, NeoType
+from shared.access import ensure_acl_indexes
 from shared.events import ensure_outbox_indexes
+from shared.friends import ensure_friendship_indexes
+from shared.mongo import next_sequence
 
 # Live documents only: deleted ones wait as tombstones until their event is published.
 LIVE = {"_tombstone": {"$ne": True}}
@@ -23,11 +26,18 @@ class NeoStore:
         return self.db[NEO_TYPES[name].collection]
 
     def next_ids(self, type_name: str, count: int = 1) -> list[int]:
-        counter = self.db["counters"].find_one_and_update(
-            {"_id": type_name}, {"$inc": {"seq": count}}, upsert=True, return_document=ReturnDocument.AFTER
-        )
-        last = int(counter["seq"])
+        last = next_sequence(self.db, type_name, count)
         return list(range(last - count + 1, last + 1))
+
+    @property
+    def selections(self) -> Collection:
+        """Saved selections (services/neo/selections.py), private to their owner."""
+        return self.db["selections"]
+
+    @property
+    def labels(self) -> Collection:
+        """Labels (services/neo/labels.py): a metadata value and the neo ids it is applied to."""
+        return self.db["labels"]
 
     @property
     def outbox_collections(self) -> list[str]:
@@ -36,8 +46,13 @@ class NeoStore:
     def ensure_indexes(self) -> None:
         for neo_type in NEO_TYPES.values():
             collection = self.collection(neo_type)
-            for key in ("owner", "readers", "safety_level", "date_created", *neo_type.parents):
+            ensure_acl_indexes(collection)  # owner, readers, writers, safety_level
+            for key in ("date_created", "labels", *neo_type.parents):
                 collection.create_index([(key, ASCENDING)])
             for attribute in neo_type.attributes:
                 collection.create_index([(attribute.name, ASCENDING)])
+        self.selections.create_index([("owner", ASCENDING), ("_id", ASCENDING)])
+        for key in ("owner", "value_id", "objects"):
+            self.labels.create_index([(key, ASCENDING)])
         ensure_outbox_indexes(self.db, self.outbox_collections)
+        ensure_friendship_indexes(self.db)

@@ -21,6 +21,9 @@ from shared.errors import BadRequest
 READ_ONLY_FIELDS = frozenset(
     {"neo_id", "author", "date_created", "last_modified", "size", "message", "message_type", "logged_in_as", "owner"}
 )
+# A list of metadata value ids: labels of the object (services/neo/labels.py), never an attribute.
+METADATA_FIELD = "metadata"
+MAX_METADATA = 1_000
 MAX_STRING = 10_000
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S.%f",
@@ -44,10 +47,11 @@ class Changes:
     arrays: dict[str, ArrayInput] = field(default_factory=dict)
     parents: dict[str, int | None] = field(default_factory=dict)
     common: dict[str, Any] = field(default_factory=dict)
+    metadata: list[int] | None = None  # value ids when `metadata` was given: the object's labels
 
     @property
     def is_empty(self) -> bool:
-        return not (self.attributes or self.scalars or self.arrays or self.parents or self.common)
+        return not (self.attributes or self.scalars or self.arrays or self.parents or self.common) and self.metadata is None
 
 
 class _Problems(dict):
@@ -170,6 +174,23 @@ def _common(name: str, raw: Any) -> Any:
     return raw
 
 
+def _metadata(raw: Any) -> list[int]:
+    """`metadata`: a list of value ids (`value_12` or 12) -> distinct numbers, in the given order."""
+    from services.neo.labels import InvalidLabel, parse_value_id  # labels imports the service, which imports this
+
+    if not isinstance(raw, list):
+        raise ValueError("a list of metadata value ids like 'value_12'")
+    if len(raw) > MAX_METADATA:
+        raise ValueError(f"at most {MAX_METADATA} value ids")
+    numbers: list[int] = []
+    for index, item in enumerate(raw):
+        try:
+            numbers.append(parse_value_id(item, field=f"{METADATA_FIELD}[{index}]"))
+        except InvalidLabel as exc:
+            raise ValueError(exc.message) from None
+    return list(dict.fromkeys(numbers))
+
+
 def parse_changes(
     neo_type: NeoType, body: Any, uploads: Mapping[str, Any] | None = None, *, creating: bool
 ) -> Changes:
@@ -217,6 +238,8 @@ def _parse_field(neo_type: NeoType, name: str, raw: Any, upload: Any, changes: C
         changes.parents[name] = _parent(name, raw)
     elif name in COMMON_FIELDS:
         changes.common[name] = _common(name, raw)
+    elif name == METADATA_FIELD:
+        changes.metadata = _metadata(raw)
     else:
         raise KeyError(name)
 
@@ -225,7 +248,7 @@ def _unknown_reason(neo_type: NeoType, name: str) -> str:
     if name in neo_type.children:
         return f"{name} is a child list; link a child by setting its parent ({name}.{neo_type.name})"
     known = [a.name for a in neo_type.attributes] + [d.name for d in neo_type.data_fields] + list(neo_type.parents)
-    return f"{neo_type.name} has no field {name!r}; it has {', '.join(known + list(COMMON_FIELDS))}"
+    return f"{neo_type.name} has no field {name!r}; it has {', '.join(known + list(COMMON_FIELDS) + [METADATA_FIELD])}"
 
 
 def _check_required(neo_type: NeoType, changes: Changes, problems: _Problems) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import itertools
+from datetime import datetime, timedelta, timezone
 import uuid
 
 import numpy as np
@@ -204,3 +205,42 @@ def counts(db):
 
 def h5_files(data_dir):
     return sorted(p for p in data_dir.rglob("*.h5")) if data_dir.exists() else []
+
+
+# --- permissions: the acl service's events handed straight to the neo.acl handler -----------------
+
+_versions = itertools.count(1_000)
+_clock = itertools.count(1)
+
+
+def change(resource, owner, level=3, shared=None, version=None) -> dict:
+    """One entry of `acl.permissions.changed`; `shared` maps Api users to 1 (read) or 2 (write)."""
+    shared = shared or {}
+    return {
+        "resource": resource, "owner": owner.user_id, "safety_level": level,
+        "shared_with": {user.username: lvl for user, lvl in shared.items()},
+        "readers": [user.user_id for user in shared],
+        "writers": [user.user_id for user, lvl in shared.items() if lvl == 2],
+        "version": version if version is not None else next(_versions),
+    }
+
+
+def later() -> datetime:
+    """Strictly increasing event times (friendship links keep the newest)."""
+    return datetime(2030, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=next(_clock))
+
+
+@pytest.fixture
+def permissions(db):
+    """`permissions(change, ...)`: hand one `acl.permissions.changed` envelope to the neo.acl handler."""
+    from services.neo.acl import acl_handlers
+    from services.neo.store import NeoStore
+    from shared.events import make_envelope
+
+    handle = acl_handlers(NeoStore(db))["acl.permissions.changed"]
+
+    def apply(*changes):
+        payload = {"changes": list(changes), "by": None, "reason": "acl"}
+        handle(make_envelope("acl.permissions.changed", payload, producer="acl", occurred_at=later()))
+
+    return apply
