@@ -7,10 +7,18 @@ import requests
 
 from stack.procs import free_port
 from stack.system import System
+from tests.smtp_sink import SmtpSink
 
 
 @pytest.fixture(scope="session")
-def system(tmp_path_factory, mongo_url, amqp_url):
+def smtp_sink():
+    """The SMTP server the system's share notifications go to."""
+    with SmtpSink() as sink:
+        yield sink
+
+
+@pytest.fixture(scope="session")
+def system(tmp_path_factory, mongo_url, amqp_url, smtp_sink):
     tag = uuid.uuid4().hex[:10]
     exchange = f"gnode.e2e.{tag}"
     db_prefix = f"gnode_e2e_{tag}_"
@@ -27,10 +35,13 @@ def system(tmp_path_factory, mongo_url, amqp_url):
             "PASSWORD_HASH_TIME_COST": "1",
             "GUNICORN_WORKERS": "2",
             "GUNICORN_THREADS": "4",
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": str(smtp_sink.port),
         },
     )
     system.start(say=lambda text: None)
     system.exchange = exchange
+    system.db_prefix = db_prefix
     yield system
     system.stop()
     client = pymongo.MongoClient(mongo_url)

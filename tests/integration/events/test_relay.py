@@ -112,9 +112,9 @@ def test_pending_flag_stays_while_events_remain(events_db, bus):
     things.insert_one({"_id": 1, **outbox_fields(first)})
     relay = new_relay(events_db, bus)
     try:
-        doc, lease = relay._claim(things)
+        (doc,), lease = relay._claim_many(things, [1])
         things.update_one({"_id": 1}, with_outbox({"$set": {"name": "x"}}, late))
-        assert relay._drain(things, doc, lease) == 1
+        assert relay._drain_many(things, [doc], lease) == 1
         after = things.find_one({"_id": 1})
         assert after["_outbox"] == [late] and after["_outbox_pending"] is True
     finally:
@@ -128,10 +128,10 @@ def test_a_leased_document_is_not_claimed_by_another_relay(events_db, bus):
     things.insert_one({"_id": 1, **outbox_fields(event)})
     first, second = new_relay(events_db, bus), new_relay(events_db, bus)
     try:
-        doc, lease = first._claim(things)
+        (doc,), lease = first._claim_many(things, [1])
         assert doc is not None
         assert second.publish_pending() == 0
-        assert first._drain(things, doc, lease) == 1
+        assert first._drain_many(things, [doc], lease) == 1
         assert second.publish_pending() == 0
     finally:
         first.close()
@@ -145,7 +145,7 @@ def test_an_expired_lease_is_taken_over(events_db, bus):
     things.insert_one({"_id": 1, **outbox_fields(make_envelope("svc.thing.created", {}, producer="svc"))})
     crashed, survivor = new_relay(events_db, bus, lease_seconds=0.2), new_relay(events_db, bus)
     try:
-        doc, _ = crashed._claim(things)  # ...and never finishes
+        (doc,), _ = crashed._claim_many(things, [1])  # ...and never finishes
         assert doc is not None
         assert survivor.publish_pending() == 0
         time.sleep(0.4)

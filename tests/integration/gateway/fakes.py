@@ -104,7 +104,7 @@ class FakeService:
         identity: Any = None
         if header_value:
             try:
-                identity = decode_identity(header_value, INTERNAL_SECRET).__dict__
+                identity = decode_identity(header_value, INTERNAL_SECRET).claims()
             except InvalidIdentity as exc:
                 identity = {"error": str(exc)}
         payload = {
