@@ -3,7 +3,8 @@
 | routing key              | payload                                                                     |
 |--------------------------|-----------------------------------------------------------------------------|
 | acl.permissions.changed  | changes: [{resource, owner, safety_level, shared_with, readers, writers,    |
-|                          | version}], by (acting user id or null), reason ("acl", "bulk",              |
+|                          | version}], by (acting user id or null), by_username (or null),              |
+|                          | reason ("acl", "bulk",                                                      |
 |                          | "remove_user", "leave", "user_deactivated", "inherited")                    |
 | acl.share.granted        | resource, owner_id, owner_username, grantees: [{user_id, username, level}], |
 |                          | notify (bool): users newly added to a resource's shared_with                |
@@ -34,6 +35,7 @@ class PermissionsChanged:
     changes: list[dict[str, Any]]
     by: int | None = None
     reason: str = "acl"
+    by_username: str | None = None
 
 
 @dataclass(frozen=True)

@@ -174,7 +174,7 @@ def _event_change(change: Mapping[str, Any], version: int) -> dict[str, Any]:
     return {key: change[key] for key in ("resource", "owner", *ACL_KEYS)} | {"version": version}
 
 
-def commit(ctx: AclContext, plan: Plan, *, by: int | None, reason: str) -> int:
+def commit(ctx: AclContext, plan: Plan, *, by: int | None, reason: str, by_username: str | None = None) -> int:
     """Write the plan as batches (with their events), then apply them to the records."""
     changes = list(plan.changes.values())
     if len(changes) > ctx.limits.max_resources:
@@ -189,7 +189,8 @@ def commit(ctx: AclContext, plan: Plan, *, by: int | None, reason: str) -> int:
         version = first + number
         per_event = events.MAX_CHANGES_PER_EVENT
         envelopes = [envelope_for(events.PermissionsChanged(
-            changes=[_event_change(c, version) for c in chunk[i:i + per_event]], by=by, reason=reason),
+            changes=[_event_change(c, version) for c in chunk[i:i + per_event]], by=by, by_username=by_username,
+            reason=reason),
             producer=events.PRODUCER) for i in range(0, len(chunk), per_event)]
         if number == 0:
             envelopes.extend(plan.granted)
@@ -251,7 +252,7 @@ def set_acl(*, ctx: AclContext, identity: Identity, resource: str, request: AclR
     grants = resolve_grants(ctx, request.shared_with, owner_id=identity.user_id) if request.shared_with is not None else None
     plan = Plan()
     plan_request(ctx, plan, record, request, grants, recursive=recursive, notify=notify, owner=identity)
-    commit(ctx, plan, by=identity.user_id, reason="acl")
+    commit(ctx, plan, by=identity.user_id, by_username=identity.username, reason="acl")
     return acl_view(plan.changes[resource])
 
 
@@ -264,19 +265,19 @@ def set_acl_bulk(*, ctx: AclContext, identity: Identity, resources: list[Any], r
     plan = Plan()
     for rid in ids:
         plan_request(ctx, plan, records[rid], request, grants, recursive=recursive, notify=notify, owner=identity)
-    changed = commit(ctx, plan, by=identity.user_id, reason="bulk")
+    changed = commit(ctx, plan, by=identity.user_id, by_username=identity.username, reason="bulk")
     listed = [{"resource": rid, **acl_view(plan.changes[rid])} for rid in dict.fromkeys(ids)]
     return listed, changed
 
 
 def _remove_from(ctx: AclContext, query: Mapping[str, Any], *, user_id: int, username: str,
-                 by: int | None, reason: str) -> int:
+                 by: int | None, reason: str, by_username: str | None = None) -> int:
     settle(ctx.store)
     plan = Plan()
     projection = {"owner": 1, **{key: 1 for key in ACL_KEYS}}
     for record in ctx.store.records.find({**query, **LIVE}, projection):
         plan.add(record, without_user(record, user_id=user_id, username=username))
-    return commit(ctx, plan, by=by, reason=reason)
+    return commit(ctx, plan, by=by, by_username=by_username, reason=reason)
 
 
 def remove_user_from_shares(*, ctx: AclContext, identity: Identity, username: str) -> int:
@@ -285,13 +286,15 @@ def remove_user_from_shares(*, ctx: AclContext, identity: Identity, username: st
     if user is None:
         raise NotFound(f"No such user: {username}.", message_type="unknown_user")
     return _remove_from(ctx, {"owner": identity.user_id, "readers": int(user["id"])}, user_id=int(user["id"]),
-                        username=user["username"], by=identity.user_id, reason="remove_user")
+                        username=user["username"], by=identity.user_id, by_username=identity.username,
+                        reason="remove_user")
 
 
 def leave_shares(*, ctx: AclContext, identity: Identity) -> int:
     """The caller leaves every resource shared with them."""
     return _remove_from(ctx, {"readers": identity.user_id}, user_id=identity.user_id,
-                        username=identity.username or "", by=identity.user_id, reason="leave")
+                        username=identity.username or "", by=identity.user_id, by_username=identity.username,
+                        reason="leave")
 
 
 def forget_deactivated_user(*, ctx: AclContext, user_id: int, username: str) -> int:
