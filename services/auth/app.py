@@ -5,12 +5,14 @@ from typing import Any, Mapping
 
 from flask import Flask
 
+from services.auth.history import HistorySources
 from services.auth.passwords import make_hasher
 from services.auth.routes import account, internal
 from services.auth.service import AuthContext
 from services.auth.store import AuthStore
 from services.auth.throttle import ThrottleRule
 from shared.app import build_service_app, on_first_request, service_db
+from shared.history import register_internal_history
 from shared.tokens import DEV_JWT_SECRET
 
 SERVICE = "auth"
@@ -26,6 +28,13 @@ DEFAULTS: dict[str, Any] = {
     "LOGIN_FAILURE_WINDOW_SECONDS": 900,
     "PASSWORD_HASH_MEMORY_KIB": 65536,
     "PASSWORD_HASH_TIME_COST": 3,
+    # The services whose entries a user's action history merges in; stack/system.py sets them, and
+    # "" means not configured (skipped, not reported as unavailable).
+    "NEO_URL": "",
+    "METADATA_URL": "",
+    "FILES_URL": "",
+    # How long the user history waits for the other services before answering without them.
+    "HISTORY_TIMEOUT_SECONDS": 3.0,
 }
 
 
@@ -48,8 +57,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app = build_service_app(SERVICE, defaults=DEFAULTS, config=config)
     ctx = build_context(app.config, service_db(app))
     app.extensions["auth_context"] = ctx
+    app.extensions["auth_history_sources"] = HistorySources.from_config(app.config)
     app.register_blueprint(account)
     app.register_blueprint(internal)
+    register_internal_history(app, service=SERVICE)
 
     on_first_request(app, ctx.store.ensure_indexes)
     return app

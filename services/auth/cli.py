@@ -43,6 +43,7 @@ def create_user(args: argparse.Namespace) -> None:
         password=_password(args),
         first_name=args.first_name,
         last_name=args.last_name,
+        by_operator=True,
     )
     print(f"created user {user['username']} (id {user['_id']})")
 

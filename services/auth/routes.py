@@ -5,7 +5,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, redirect, render_template, request
 
-from services.auth import service
+from services.auth import history, service
 from services.auth.service import AuthContext
 from shared.envelope import json_response, message
 from shared.errors import ApiError, BadRequest
@@ -154,6 +154,19 @@ def profile(user_id: int):
     user = service.get_active_user(ctx=_ctx(), user_id=user_id)
     body = message("Here is the requested profile.", "object_selected", logged_in_as=_logged_in_as())
     body["profile"] = service.public_user(user)
+    return json_response(body)
+
+
+@account.get("/profiles/profile/<int:user_id>/history/")
+def profile_history(user_id: int):
+    identity = require_user()
+    body = history.user_history(
+        ctx=_ctx(),
+        sources=current_app.extensions["auth_history_sources"],
+        identity=identity,
+        user_id=user_id,
+        args=request.args,
+    )
     return json_response(body)
 
 

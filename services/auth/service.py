@@ -16,12 +16,15 @@ from services.auth.store import AuthStore
 from services.auth.throttle import ThrottleRule, clear, record_failure, seconds_blocked
 from shared.errors import ApiError, BadRequest, Conflict, Forbidden, NotAuthenticated, NotFound, TooManyRequests
 from shared.events import envelope_for, outbox_fields, tombstone_update, with_outbox
+from shared.history import record_action
 from shared.identity import Identity
 from shared.tokens import SessionToken, issue_token
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.@+-]{1,150}$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MAX_PASSWORD_LENGTH = 1024
+# The source of an action an operator took with `gnode-admin` rather than through the API.
+OPERATOR_SOURCE = {"kind": "operator"}
 
 
 class InvalidCredentials(ApiError):
@@ -47,6 +50,37 @@ def _now() -> datetime:
 
 def _event(event: Any) -> dict:
     return envelope_for(event, producer=events.PRODUCER)
+
+
+def user_resource(user_id: int) -> str:
+    return f"user_{user_id}"
+
+
+def _record(
+    ctx: AuthContext,
+    *,
+    actor: str | None,
+    action: str,
+    user_ids: list[int],
+    description: str,
+    event: dict,
+    result: dict | None = None,
+    source: dict | None = None,
+    at: datetime | None = None,
+) -> None:
+    """One history entry, written after the change it describes; keyed by the event's id so a
+    retried call cannot record the same change twice."""
+    record_action(
+        ctx.store.history,
+        actor=actor,
+        action=action,
+        resources=[user_resource(user_id) for user_id in user_ids],
+        description=description,
+        source=source,
+        result=result,
+        at=at,
+        entry_id=event["event_id"],
+    )
 
 
 def public_user(user: dict) -> dict:
@@ -76,8 +110,16 @@ def _validate_new_user(username: Any, email: Any, password: Any) -> None:
 
 
 def create_user(
-    *, ctx: AuthContext, username: Any, email: Any, password: Any, first_name: str = "", last_name: str = ""
+    *,
+    ctx: AuthContext,
+    username: Any,
+    email: Any,
+    password: Any,
+    first_name: str = "",
+    last_name: str = "",
+    by_operator: bool = False,
 ) -> dict:
+    """A new active account: self-registered through the API, or created by an operator (`gnode-admin`)."""
     _validate_new_user(username, email, password)
     users = ctx.store.users
     if users.find_one({"username_key": username.lower()}, {"_id": 1}):
@@ -101,7 +143,19 @@ def create_user(
         users.insert_one({**user, **outbox_fields(registered)})
     except DuplicateKeyError:
         raise Conflict("The username or e-mail address is taken.", message_type="username_taken") from None
+    _record_created(ctx, user, registered, by_operator=by_operator)
     return user
+
+
+def _record_created(ctx: AuthContext, user: dict, event: dict, *, by_operator: bool) -> None:
+    # A self-registration is the new user's own action (so it is in their history); an account an
+    # operator creates is the system's.
+    if by_operator:
+        actor, action, description = None, "created", f"account {user['username']} created by an operator"
+    else:
+        actor, action, description = user["username"], "registered", f"{user['username']} registered"
+    _record(ctx, actor=actor, action=action, user_ids=[user["_id"]], description=description, event=event,
+            source=OPERATOR_SOURCE if by_operator else None, at=user["date_joined"])
 
 
 def register_user(*, ctx: AuthContext, **fields: Any) -> dict:
@@ -224,6 +278,9 @@ def add_friend(*, ctx: AuthContext, identity: Identity, friend_username: Any) ->
         "$set": {"user_id": identity.user_id, "friend_id": friend["_id"], "created_at": _now(), "_tombstone": False}
     }
     ctx.store.friendships.update_one({"_id": link_id}, with_outbox(update, added), upsert=True)
+    _record(ctx, actor=identity.username, action="friend_added", user_ids=[identity.user_id, friend["_id"]],
+            description=f"{identity.username} added {friend['username']} as a friend", event=added,
+            result={"friend": friend["username"]})
     return friend, True
 
 
@@ -237,6 +294,9 @@ def remove_friend(*, ctx: AuthContext, identity: Identity, friend_username: str)
     )
     if not result.modified_count:
         raise NotFound(f"{friend['username']} is not among your friends.", message_type="not_a_friend")
+    _record(ctx, actor=identity.username, action="friend_removed", user_ids=[identity.user_id, friend["_id"]],
+            description=f"{identity.username} removed {friend['username']} from their friends", event=removed,
+            result={"friend": friend["username"]})
     return friend
 
 
@@ -258,5 +318,8 @@ def deactivate_user(*, ctx: AuthContext, username: str) -> dict:
         raise NotFound(f"No active user named {username!r}.", message_type="unknown_user")
     event = _event(events.UserDeactivated(user_id=user["_id"], username=user["username"]))
     ctx.store.users.update_one({"_id": user["_id"]}, with_outbox({"$set": {"is_active": False}}, event))
-    _revoke_sessions(ctx, {"user_id": user["_id"]})
+    revoked = _revoke_sessions(ctx, {"user_id": user["_id"]})
+    _record(ctx, actor=None, action="deactivated", user_ids=[user["_id"]], source=OPERATOR_SOURCE,
+            description=f"account {user['username']} deactivated by an operator", event=event,
+            result={"sessions_revoked": revoked})
     return user

@@ -8,6 +8,7 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 
 from shared.events import ensure_outbox_indexes
+from shared.history import HISTORY_COLLECTION, ensure_history_indexes
 from shared.mongo import next_sequence
 
 OUTBOX_COLLECTIONS = ("users", "sessions", "friendships")
@@ -33,6 +34,10 @@ class AuthStore:
     def login_failures(self) -> Collection:
         return self.db["login_failures"]
 
+    @property
+    def history(self) -> Collection:
+        return self.db[HISTORY_COLLECTION]
+
     def next_user_id(self) -> int:
         return next_sequence(self.db, "user")
 
@@ -44,3 +49,4 @@ class AuthStore:
         self.friendships.create_index([("user_id", ASCENDING)])
         self.friendships.create_index([("friend_id", ASCENDING)])
         ensure_outbox_indexes(self.db, OUTBOX_COLLECTIONS)
+        ensure_history_indexes(self.history)
