@@ -7,7 +7,9 @@ model on its documents (shared/access.py) and:
   `section_<id>` goes to the section and to its properties (which carry a copy of their section's
   ACL; values live inside the property documents), each write guarded by `acl_version`, so a
   repeated or late event changes nothing. Other services' resources (`datafile_*`, NEO ids) and
-  anything that is not a section id are ignored;
+  anything that is not a section id are ignored; the changes in force are recorded in the action
+  history (history.py `permissions_changed`: one entry per group of identical permissions, with
+  ids derived from the event's, so a redelivered event adds nothing);
 - consumes `auth.friendship.added|removed` (queue `metadata.friendships`, shared/friends.py) for
   friendly (safety level 2) reads;
 - answers `GET /internal/acl/section_<id>/` (`internal_acl`) for a section the acl service has not
@@ -19,6 +21,7 @@ import logging
 import re
 from typing import Any, Iterable, Mapping
 
+from services.metadata import history
 from services.metadata.store import LIVE, MetadataStore
 from shared.access import SAFETY_LEVELS, acl_of, apply_acl_changes
 from shared.errors import NotFound
@@ -82,6 +85,11 @@ def apply_changes(store: MetadataStore, changes: Iterable[Any]) -> int:
     return apply_acl_changes(ours(changes), locator(store))
 
 
+def _username(raw: Any) -> str | None:
+    """`by_username` of the event (newer acl services only): None for the system or an older producer."""
+    return raw if isinstance(raw, str) and raw else None
+
+
 def acl_handlers(store: MetadataStore) -> dict[str, Any]:
     """The consumer handler table of queue `metadata.acl`."""
     def changed(envelope: dict) -> None:
@@ -90,7 +98,11 @@ def acl_handlers(store: MetadataStore) -> dict[str, Any]:
         if not isinstance(changes, list):
             log.warning("ignoring %s %s: `changes` is not a list", PERMISSIONS_CHANGED, envelope.get("event_id"))
             return
-        apply_changes(store, changes)
+        kept = ours(changes)
+        apply_acl_changes(kept, locator(store))
+        if kept:
+            history.permissions_changed(store, event_id=str(envelope.get("event_id")), changes=kept,
+                                        by_username=_username(payload.get("by_username")), reason=payload.get("reason"))
 
     return {PERMISSIONS_CHANGED: changed}
 

@@ -10,6 +10,7 @@ from services.metadata.routes import internal, metadata
 from services.metadata.store import MetadataStore
 from shared.app import build_service_app, on_first_request, service_db
 from shared.friends import init_friendships
+from shared.history import register_internal_history
 
 SERVICE = "metadata"
 
@@ -40,6 +41,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["metadata_context"] = ctx
     app.register_blueprint(metadata)
     app.register_blueprint(internal)
-    on_first_request(app, ctx.store.ensure_indexes)  # the ACL and friendship indexes too
+    register_internal_history(app, service=SERVICE)  # the auth service's per-user history
+    on_first_request(app, ctx.store.ensure_indexes)  # the ACL, friendship and history indexes too
     init_friendships(app, db)  # after the identity: who befriended the caller, for friendly reads
     return app

@@ -37,6 +37,7 @@ from odml.tools.parser_utils import ParserException
 from odml.section import BaseSection
 from odml.tools.xmlparser import XMLReader
 
+from services.metadata import history
 from services.metadata.context import MetadataContext
 from services.metadata.dtypes import DtypeError, from_odml, infer_dtype, normalise_dtype
 from services.metadata.fields import parse_property_body, parse_section_body
@@ -387,8 +388,11 @@ def import_document(
     content_type: str | None,
     target_id: int | None,
     source: str = "import",
+    origin: Mapping[str, Any] | None = None,
 ) -> ImportResult:
     """Create the document's sections (with properties and values) under `target_id` (None: root).
+
+    The whole import is one history entry (`origin` is its source, e.g. the odML import of a datafile).
 
     Top-level sections whose name is taken among the target's children get " (2)", " (3)", ...
     The whole document is read and checked before anything is written.
@@ -412,6 +416,7 @@ def import_document(
     used_names: set[str] = set()
     built: list[dict[str, Any]] = []
     section_docs, prop_docs = [], []
+    event_ids: list[str] = []  # the first section's is the id of the import's history entry
     for index, (draft, section_id) in enumerate(zip(drafts, section_ids)):
         fields = dict(draft.fields)
         if draft.parent is None:
@@ -437,8 +442,12 @@ def import_document(
             props.append(prop_doc)
             prop_docs.append({**prop_doc, **outbox_fields(property_created_event(prop_doc))})
         doc["search_text"] = section_search_text(doc, props, ctx.limits.search_text_chars)
-        section_docs.append({**doc, **outbox_fields(created_event(doc, source=source))})
+        created = created_event(doc, source=source)
+        event_ids.append(created["event_id"])
+        section_docs.append({**doc, **outbox_fields(created)})
     write_tree(ctx, section_docs, prop_docs, [])
+    history.document_imported(ctx.store, actor=identity.username, target_id=target_key, sections=section_ids,
+                              props=prop_docs, source=origin, entry_id=event_ids[0])
     top = [d for d, draft in zip(built, drafts) if draft.parent is None]
     return ImportResult(top=top, sections=section_ids, properties=len(prop_docs),
                         values=sum(len(p["values"]) for p in prop_docs))

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Iterable, Mapping
 
-from services.metadata import events
+from services.metadata import events, history
 from services.metadata.context import MetadataContext
 from services.metadata.dtypes import DtypeError, infer_dtype, normalise_value, normalise_values, value_text
 from services.metadata.fields import MISSING, PROPERTY_TEXT, parse_property_body, parse_value_body
@@ -147,7 +147,10 @@ def copy_properties_docs(
 
 # --- properties ---------------------------------------------------------------------------------
 
-def create_property(*, ctx: MetadataContext, identity: Identity, body: Any) -> dict[str, Any]:
+def create_property(
+    *, ctx: MetadataContext, identity: Identity, body: Any, origin: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """A new property with its inline values; `origin` is the history entry's source."""
     changes = parse_property_body(body, creating=True)
     section = resolve_section(ctx, identity, changes.section, name="section_id")
     raw_values = changes.values or []
@@ -161,7 +164,9 @@ def create_property(*, ctx: MetadataContext, identity: Identity, body: Any) -> d
     entries = [value_entry(i, v, when) for i, v in zip(ctx.store.next_ids("value", len(values)), values)]
     doc = new_property_doc(ctx, property_id=property_id, section=section, fields=changes.fields, dtype=dtype,
                            entries=entries, tree_position=position, created_by=identity.username, when=when)
-    ctx.store.properties.insert_one({**doc, **outbox_fields(property_created_event(doc))})
+    created = property_created_event(doc)
+    ctx.store.properties.insert_one({**doc, **outbox_fields(created)})
+    history.property_created(ctx.store, actor=identity.username, doc=doc, source=origin, entry_id=created["event_id"])
     if sync_section_acl(ctx, section["_id"], doc.get("acl_version")):
         doc = load_property(ctx, identity, property_id)
     refresh_search_text(ctx, section["_id"])
@@ -247,7 +252,11 @@ def update_property(*, ctx: MetadataContext, identity: Identity, raw_id: str, bo
     update: dict[str, Any] = {"$set": {**values, "last_modified": when}}
     if unset:
         update["$unset"] = unset
-    _write(ctx, doc, update, event(updated))
+    envelope = event(updated)
+    _write(ctx, doc, update, envelope)
+    history.property_updated(ctx.store, actor=identity.username, doc=merged, old_section=doc["section"],
+                             fields=changed_fields, added=updated.value_ids_added, removed=updated.value_ids_removed,
+                             entry_id=envelope["event_id"])
     if section_id != doc["section"]:
         sync_section_acl(ctx, section_id, values.get("acl_version"))
     refresh_search_text(ctx, section_id)
@@ -268,7 +277,9 @@ def delete_property(*, ctx: MetadataContext, identity: Identity, raw_id: str) ->
     doc = load_property(ctx, identity, path_id(raw_id, "property"), need="write")
     deleted = events.PropertyDeleted(property_id=doc["_id"], section_id=doc["section"], owner=doc["owner"],
                                      value_ids=[v["id"] for v in doc["values"]])
-    ctx.store.properties.update_one({"_id": doc["_id"], **LIVE}, tombstone_update(event(deleted)))
+    envelope = event(deleted)
+    ctx.store.properties.update_one({"_id": doc["_id"], **LIVE}, tombstone_update(envelope))
+    history.property_deleted(ctx.store, actor=identity.username, doc=doc, entry_id=envelope["event_id"])
     refresh_search_text(ctx, doc["section"])
     return doc
 
@@ -288,7 +299,10 @@ def _values_update(ctx: MetadataContext, doc: Mapping[str, Any], entries: list[d
                      "last_modified": when}}
 
 
-def create_value(*, ctx: MetadataContext, identity: Identity, body: Any) -> tuple[dict, dict, int]:
+def create_value(
+    *, ctx: MetadataContext, identity: Identity, body: Any, origin: Mapping[str, Any] | None = None
+) -> tuple[dict, dict, int]:
+    """A new value of a property; `origin` is the history entry's source."""
     changes = parse_value_body(body, creating=True)
     doc = resolve_property(ctx, identity, changes.property, name="property_id")
     value = _typed_value(changes.value, doc["dtype"])
@@ -298,8 +312,10 @@ def create_value(*, ctx: MetadataContext, identity: Identity, body: Any) -> tupl
     entries = list(doc["values"])
     position = len(entries) if changes.position is None else min(changes.position, len(entries))
     entries.insert(position, value_entry(value_id, value, when))
-    created = events.ValueCreated(value_id=value_id, property_id=doc["_id"], section_id=doc["section"])
-    _write(ctx, doc, _values_update(ctx, doc, entries, when), event(created))
+    created = event(events.ValueCreated(value_id=value_id, property_id=doc["_id"], section_id=doc["section"]))
+    _write(ctx, doc, _values_update(ctx, doc, entries, when), created)
+    history.value_changed(ctx.store, actor=identity.username, action="created", prop=doc, value_id=value_id,
+                          source=origin, entry_id=created["event_id"])
     refresh_search_text(ctx, doc["section"])
     return load_value(ctx, identity, value_id)
 
@@ -321,8 +337,11 @@ def update_value(*, ctx: MetadataContext, identity: Identity, raw_id: str, body:
     if entries == doc["values"]:
         return doc, entry, position
     when = now()
-    updated = events.ValueUpdated(value_id=entry["id"], property_id=doc["_id"], section_id=doc["section"])
-    _write(ctx, doc, _values_update(ctx, doc, entries, when), event(updated))
+    updated = event(events.ValueUpdated(value_id=entry["id"], property_id=doc["_id"], section_id=doc["section"]))
+    _write(ctx, doc, _values_update(ctx, doc, entries, when), updated)
+    fields = [name for name, changed in (("value", new_entry != entry), ("position", new_position != position)) if changed]
+    history.value_changed(ctx.store, actor=identity.username, action="updated", prop=doc, value_id=entry["id"],
+                          fields=fields, entry_id=updated["event_id"])
     refresh_search_text(ctx, doc["section"])
     return load_value(ctx, identity, entry["id"])
 
@@ -330,8 +349,10 @@ def update_value(*, ctx: MetadataContext, identity: Identity, raw_id: str, body:
 def delete_value(*, ctx: MetadataContext, identity: Identity, raw_id: str) -> tuple[dict, dict, int]:
     doc, entry, position = load_value(ctx, identity, path_id(raw_id, "value"), need="write")
     entries = [e for e in doc["values"] if e["id"] != entry["id"]]
-    deleted = events.ValueDeleted(value_id=entry["id"], property_id=doc["_id"], section_id=doc["section"])
-    _write(ctx, doc, _values_update(ctx, doc, entries, now()), event(deleted))
+    deleted = event(events.ValueDeleted(value_id=entry["id"], property_id=doc["_id"], section_id=doc["section"]))
+    _write(ctx, doc, _values_update(ctx, doc, entries, now()), deleted)
+    history.value_changed(ctx.store, actor=identity.username, action="deleted", prop=doc, value_id=entry["id"],
+                          entry_id=deleted["event_id"])
     refresh_search_text(ctx, doc["section"])
     return doc, entry, position
 

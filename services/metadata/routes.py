@@ -13,7 +13,7 @@ from typing import Any, Iterable, Mapping
 
 from flask import Blueprint, Response, current_app, request
 
-from services.metadata import acl, listing, odml_io, properties, sections
+from services.metadata import acl, history, listing, odml_io, properties, sections
 from services.metadata.context import MetadataContext
 from services.metadata.ids import InvalidId, parse_id, parse_optional_section, typed
 from services.metadata.serialise import (
@@ -22,6 +22,7 @@ from services.metadata.serialise import (
 from shared.envelope import json_response, message, object_list
 from shared.params import json_body
 from shared.errors import BadRequest, NotFound
+from shared.history import SOURCE_HEADER, source_from_header
 from shared.identity import current_identity, require_user
 
 metadata = Blueprint("metadata", __name__)
@@ -60,6 +61,18 @@ def _one(model: str, fields: Mapping[str, Any], text: str, message_type: str, st
     return json_response(body, status, headers=headers)
 
 
+def _origin() -> dict[str, str]:
+    """The history source of a create: a calling service acting for a job says which (`X-Gnode-Source`)."""
+    return source_from_header(request.headers.get(SOURCE_HEADER))
+
+
+def _history(resource: str) -> Response:
+    """The history of a resource whose read access the caller has just been checked for."""
+    body = history.history_of(_ctx().store, resource=resource, args=request.args,
+                              logged_in_as=current_identity().username)
+    return json_response(body)
+
+
 def _section_detail(doc: Mapping[str, Any]) -> dict[str, Any]:
     subsections, props, datafiles = sections.section_contents(_ctx(), current_identity(), doc["_id"])
     return section_fields(doc, datafiles=datafiles, subsections=subsections, properties=props)
@@ -90,7 +103,7 @@ def create_section():
     if copy_move is None:
         if body is None:
             raise BadRequest("The request body is empty; send the section's fields as a JSON object.", message_type="empty_body")
-        doc = sections.create_section(ctx=_ctx(), identity=identity, body=body)
+        doc = sections.create_section(ctx=_ctx(), identity=identity, body=body, origin=_origin())
         return _one(SECTION_MODEL, _section_detail(doc), "Section created successfully.", "object_created", 201)
     kind, result = sections.copy_or_move(ctx=_ctx(), identity=identity, request=copy_move, body=body)
     if kind == "moved":
@@ -108,6 +121,13 @@ def get_section(raw_id: str):
     identity = current_identity()
     doc = sections.load_section(_ctx(), identity, sections.path_id(raw_id, "section"))
     return _one(SECTION_MODEL, _section_detail(doc), "Here is the requested object.", "object_selected")
+
+
+@metadata.get(f"{PREFIX}/sections/<raw_id>/history/")
+def section_history(raw_id: str):
+    section_id = sections.path_id(raw_id, "section")
+    sections.load_section(_ctx(), current_identity(), section_id)
+    return _history(typed("section", section_id))
 
 
 @metadata.route(f"{PREFIX}/sections/<raw_id>/", methods=["POST", "PUT", "PATCH"])
@@ -170,7 +190,8 @@ def _import(source: str) -> Response:
     fmt = odml_io.parse_format(request.args.get("format"), default=None)
     data, filename, content_type = _uploaded_document()
     result = odml_io.import_document(ctx=_ctx(), identity=identity, data=data, fmt=fmt, filename=filename,
-                                     content_type=content_type, target_id=target_id, source=source)
+                                     content_type=content_type, target_id=target_id, source=source,
+                                     origin=_origin())
     body = _envelope(
         SECTION_MODEL, [section_fields(d) for d in result.top],
         text=f"Imported {len(result.sections)} section(s), {result.properties} propertie(s) and {result.values} value(s).",
@@ -200,7 +221,7 @@ def list_properties():
 @metadata.post(f"{PREFIX}/properties/")
 def create_property():
     identity = require_user()
-    doc = properties.create_property(ctx=_ctx(), identity=identity, body=_json_body())
+    doc = properties.create_property(ctx=_ctx(), identity=identity, body=_json_body(), origin=_origin())
     return _one(PROPERTY_MODEL, property_fields(doc), "Property created successfully.", "object_created", 201)
 
 
@@ -209,6 +230,13 @@ def get_property(raw_id: str):
     identity = current_identity()
     doc = properties.load_property(_ctx(), identity, sections.path_id(raw_id, "property"))
     return _one(PROPERTY_MODEL, property_fields(doc), "Here is the requested object.", "object_selected")
+
+
+@metadata.get(f"{PREFIX}/properties/<raw_id>/history/")
+def property_history(raw_id: str):
+    property_id = sections.path_id(raw_id, "property")
+    properties.load_property(_ctx(), current_identity(), property_id)
+    return _history(typed("property", property_id))
 
 
 @metadata.route(f"{PREFIX}/properties/<raw_id>/", methods=["POST", "PUT", "PATCH"])
@@ -244,7 +272,7 @@ def list_values():
 @metadata.post(f"{PREFIX}/values/")
 def create_value():
     identity = require_user()
-    found = properties.create_value(ctx=_ctx(), identity=identity, body=_json_body())
+    found = properties.create_value(ctx=_ctx(), identity=identity, body=_json_body(), origin=_origin())
     return _one(VALUE_MODEL, _value(found), "Value created successfully.", "object_created", 201)
 
 
@@ -253,6 +281,13 @@ def get_value(raw_id: str):
     identity = current_identity()
     found = properties.load_value(_ctx(), identity, sections.path_id(raw_id, "value"))
     return _one(VALUE_MODEL, _value(found), "Here is the requested object.", "object_selected")
+
+
+@metadata.get(f"{PREFIX}/values/<raw_id>/history/")
+def value_history(raw_id: str):
+    value_id = sections.path_id(raw_id, "value")
+    properties.load_value(_ctx(), current_identity(), value_id)
+    return _history(typed("value", value_id))
 
 
 @metadata.route(f"{PREFIX}/values/<raw_id>/", methods=["POST", "PUT", "PATCH"])
@@ -347,7 +382,7 @@ def internal_create_path():
     except InvalidId as exc:
         raise BadRequest(f"`parent_section`: {exc}.", message_type="invalid_id") from None
     created = sections.create_path(ctx=_ctx(), identity=identity, parent_id=parent_id, path=[p.strip() for p in path],
-                                   source=str(body.get("source") or "archive"))
+                                   source=str(body.get("source") or "archive"), origin=_origin())
     items = [{"id": typed("section", d["_id"]), "section_id": d["_id"], "name": d["name"], "created": new}
              for d, new in created]
     return json_response({"sections": items, "leaf_section_id": items[-1]["section_id"]},

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping
 
-from services.metadata import events
+from services.metadata import events, history
 from services.metadata.context import MetadataContext
 from services.metadata.fields import MISSING, SECTION_TEXT, SectionChanges, parse_section_body
 from services.metadata.ids import InvalidId, parse_id, parse_optional_section, typed
@@ -202,11 +202,16 @@ def created_event(doc: Mapping[str, Any], *, source: str, copied_from: int | Non
     ))
 
 
-def create_section(*, ctx: MetadataContext, identity: Identity, body: Any, source: str = "api") -> dict[str, Any]:
+def create_section(
+    *, ctx: MetadataContext, identity: Identity, body: Any, source: str = "api", origin: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """A new section; `origin` is the history entry's source (shared/history.py `source_from_header`)."""
     changes = parse_section_body(body, creating=True)
     parent_id = changes.parent if changes.parent is not MISSING else None
     parent = resolve_section(ctx, identity, parent_id, name="parent_section")
-    return insert_section(ctx, identity, changes.fields, parent, changes.tree_position, source=source)
+    doc, event_id = insert_section(ctx, identity, changes.fields, parent, changes.tree_position, source=source)
+    history.sections_created(ctx.store, actor=identity.username, docs=[doc], source=origin, entry_id=event_id)
+    return doc
 
 
 def insert_section(
@@ -217,23 +222,29 @@ def insert_section(
     tree_position: int | None,
     *,
     source: str,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], str]:
+    """The new section and the id of its created event (the id of its history entry)."""
     parent_id = parent["_id"] if parent else None
     require_free_name(ctx, parent_id, identity.user_id, fields["name"])
     position = tree_position if tree_position is not None else next_position(ctx, parent_id, identity.user_id)
     (section_id,) = ctx.store.next_ids("section")
     doc = new_section_doc(section_id=section_id, fields=fields, parent=parent, acl=inherited_acl(parent, identity),
                           tree_position=position, when=now())
-    ctx.store.sections.insert_one({**doc, **outbox_fields(created_event(doc, source=source))})
-    return doc
+    created = created_event(doc, source=source)
+    ctx.store.sections.insert_one({**doc, **outbox_fields(created)})
+    return doc, created["event_id"]
 
 
 def create_path(
-    *, ctx: MetadataContext, identity: Identity, parent_id: int | None, path: list[str], source: str = "archive"
+    *, ctx: MetadataContext, identity: Identity, parent_id: int | None, path: list[str], source: str = "archive",
+    origin: Mapping[str, Any] | None = None,
 ) -> list[tuple[dict[str, Any], bool]]:
-    """`mkdir -p` under `parent_id`: each name reuses a writable sibling of that name or creates it."""
+    """`mkdir -p` under `parent_id`: each name reuses a writable sibling of that name or creates it.
+
+    The sections it creates are one history entry (with the first created event's id)."""
     parent = resolve_section(ctx, identity, parent_id, name="parent_section")
     out = []
+    event_ids = []
     for name in path:
         parent_key = parent["_id"] if parent else None
         existing = ctx.store.sections.find_one({**siblings_filter(parent_key, identity.user_id), "name": name}, HIDDEN)
@@ -242,9 +253,13 @@ def create_path(
             out.append((existing, False))
             parent = existing
             continue
-        doc = insert_section(ctx, identity, {"name": name}, parent, None, source=source)
+        doc, event_id = insert_section(ctx, identity, {"name": name}, parent, None, source=source)
+        event_ids.append(event_id)
         out.append((doc, True))
         parent = doc
+    if event_ids:
+        history.sections_created(ctx.store, actor=identity.username, docs=[d for d, new in out if new], source=origin,
+                                 entry_id=event_ids[0])
     return out
 
 
@@ -284,6 +299,8 @@ def _apply_changes(ctx: MetadataContext, identity: Identity, doc: Mapping[str, A
     )
     if result.modified_count != 1:
         raise PreconditionFailed(f"section_{doc['_id']} was changed by another request at the same time; try again.")
+    history.section_updated(ctx.store, actor=identity.username, doc={**doc, **values}, fields=sorted(values),
+                            entry_id=updated["event_id"])
     if {"name", "description", "type"} & set(values):
         refresh_search_text(ctx, doc["_id"])
     return load_section(ctx, identity, doc["_id"])
@@ -337,6 +354,8 @@ def move_section(
     ctx.store.sections.update_many({"ancestors": doc["_id"]},
                                    [{"$set": {"ancestors": rebased}}, {"$set": {"depth": {"$size": "$ancestors"}}}])
     ctx.store.properties.update_many({"ancestors": doc["_id"]}, [{"$set": {"ancestors": rebased}}])
+    history.section_moved(ctx.store, actor=identity.username, doc={**doc, **values}, from_parent=doc["parent_section"],
+                          to_parent=target_key, fields=sorted(values), entry_id=moved["event_id"])
     if {"name", "description", "type"} & set(values):
         refresh_search_text(ctx, doc["_id"])
     return load_section(ctx, identity, doc["_id"])
@@ -400,6 +419,7 @@ def copy_section(
     when = now()
     new_docs: dict[int, dict] = {}
     section_docs, prop_docs, link_docs = [], [], []
+    event_ids: list[str] = []  # the top section's first: the id of the copy's history entry
     for old in tree:
         is_top = old["_id"] == source["_id"]
         parent = target if is_top else new_docs[old["parent_section"]]
@@ -417,10 +437,14 @@ def copy_section(
         doc["search_text"] = section_search_text(doc, copies, ctx.limits.search_text_chars)
         datafiles = links_by_section.get(old["_id"], [])
         link_docs += [link_doc(doc["_id"], datafile, "copy", identity.user_id) for datafile in datafiles]
-        section_docs.append({**doc, **outbox_fields(created_event(doc, source="copy", copied_from=old["_id"],
-                                                                   datafile_ids=datafiles))})
+        created = created_event(doc, source="copy", copied_from=old["_id"], datafile_ids=datafiles)
+        event_ids.append(created["event_id"])
+        section_docs.append({**doc, **outbox_fields(created)})
         prop_docs += copies
     write_tree(ctx, section_docs, prop_docs, link_docs)
+    history.sections_copied(ctx.store, actor=identity.username, original=source, target_id=target_key,
+                            sections=[d["_id"] for d in section_docs], props=prop_docs,
+                            entry_id=event_ids[0])
     return CopyResult(
         top=load_section(ctx, identity, new_ids[source["_id"]]),
         sections=[d["_id"] for d in section_docs],
@@ -493,14 +517,21 @@ def delete_section(*, ctx: MetadataContext, identity: Identity, raw_id: str, for
     if prop_ids:
         ctx.store.properties.update_many({"_id": {"$in": prop_ids}, **LIVE}, tombstone_update())
     doomed = sorted(tree, key=lambda d: -d.get("depth", 0))
+    event_ids = {}
     for section in doomed:
         deleted = events.SectionDeleted(
             section_id=section["_id"], owner=section["owner"], parent_section=section.get("parent_section"),
             property_ids=props_by_section.get(section["_id"], []), value_ids=values_by_section.get(section["_id"], []),
             datafile_ids=links_by_section.get(section["_id"], []),
         )
-        ctx.store.sections.update_one({"_id": section["_id"], **LIVE}, tombstone_update(event(deleted)))
+        envelope = event(deleted)
+        event_ids[section["_id"]] = envelope["event_id"]
+        ctx.store.sections.update_one({"_id": section["_id"], **LIVE}, tombstone_update(envelope))
     removed_links = ctx.store.links.delete_many({"section": {"$in": ids}}).deleted_count
+    # One entry for the whole subtree, under the id of the top section's deleted event.
+    history.sections_deleted(ctx.store, actor=identity.username, top=doc, sections=[d["_id"] for d in doomed],
+                             properties=prop_ids, values=[v for vs in values_by_section.values() for v in vs],
+                             entry_id=event_ids[doc["_id"]])
     return DeleteResult(sections=[d["_id"] for d in doomed], properties=len(prop_ids),
                         values=sum(len(v) for v in values_by_section.values()), datafile_links=removed_links)
 

@@ -10,6 +10,7 @@
 - `datafile_links`: which datafiles appear in which section (`kind` "home" from the files service's
   events, "copy" from copies with `with_datafiles`).
 - `counters`: one integer sequence per kind (section, property, value).
+- `history`: the action history of all three (shared/history.py, services/metadata/history.py).
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from pymongo.database import Database
 from shared.access import ensure_acl_indexes
 from shared.events import ensure_outbox_indexes
 from shared.friends import ensure_friendship_indexes
+from shared.history import HISTORY_COLLECTION, ensure_history_indexes
 from shared.mongo import next_sequence
 
 # Live documents only: deleted ones wait as tombstones until their event is published.
@@ -46,6 +48,10 @@ class MetadataStore:
     def links(self) -> Collection:
         return self.db["datafile_links"]
 
+    @property
+    def history(self) -> Collection:
+        return self.db[HISTORY_COLLECTION]
+
     def next_ids(self, kind: str, count: int = 1) -> list[int]:
         if count <= 0:
             return []
@@ -67,3 +73,4 @@ class MetadataStore:
         self.links.create_index([("datafile", ASCENDING)])
         ensure_friendship_indexes(self.db)
         ensure_outbox_indexes(self.db, OUTBOX_COLLECTIONS)
+        ensure_history_indexes(self.history)

@@ -26,6 +26,9 @@ class FakeCollection:
     def update_many(self, query, update):
         return self.bulk_write([UpdateMany(query, update)])
 
+    def insert_one(self, document):
+        self.ops.append(document)
+
 
 class FakeDb(dict):
     def __missing__(self, name):
