@@ -12,31 +12,20 @@ without a broker.
 """
 from __future__ import annotations
 
-import re
 from typing import Any, Mapping
 
+from services.files import history
+from services.files.ids import datafile_number  # also imported from here (routes, tests)
 from shared.access import acl_of, apply_acl_changes
 from shared.events import ConsumerSpec
 from shared.friends import friendship_handlers
+from shared.history import HISTORY_COLLECTION
 
 ACL_QUEUE = "files.acl"
 FRIENDSHIPS_QUEUE = "files.friendships"
 QUEUES = (ACL_QUEUE, FRIENDSHIPS_QUEUE)
 PERMISSIONS_CHANGED = "acl.permissions.changed"  # services/acl/events.py PermissionsChanged.routing_key
 DATAFILES = "datafiles"
-
-_RESOURCE = re.compile(r"^datafile_(\d{1,18})$")
-
-
-def datafile_number(resource: Any) -> int | None:
-    """The datafile id of a typed resource id (`datafile_9` -> 9); None for anything else."""
-    if not isinstance(resource, str):
-        return None
-    match = _RESOURCE.match(resource.strip())
-    if match is None:
-        return None
-    number = int(match.group(1))
-    return number if number >= 1 else None
 
 
 def locator(db):
@@ -53,7 +42,11 @@ def locator(db):
 def apply_permissions_changed(db, envelope: Mapping[str, Any]) -> int:
     """Apply one `acl.permissions.changed` envelope; returns how many datafiles changed."""
     payload = envelope.get("payload") or {}
-    return apply_acl_changes(payload.get("changes") or [], locator(db))
+    applied = apply_acl_changes(payload.get("changes") or [], locator(db))
+    # Recorded even when nothing was applied: a late change (an older version arriving after a
+    # newer one) still happened; a redelivery finds its entries already there (ids `<event_id>:<n>`).
+    history.record_permissions_changed(db[HISTORY_COLLECTION], datafiles=db[DATAFILES], envelope=envelope)
+    return applied
 
 
 def acl_handlers(db) -> dict[str, Any]:

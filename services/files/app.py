@@ -12,6 +12,7 @@ from services.files.routes import files, internal
 from services.files.store import FilesStore
 from shared.app import build_service_app, on_first_request, service_db
 from shared.friends import init_friendships
+from shared.history import register_internal_history
 
 SERVICE = "files"
 
@@ -57,5 +58,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     init_friendships(app, db)  # after the identity: who befriended the caller (friendly reads)
     app.register_blueprint(files)
     app.register_blueprint(internal)
-    on_first_request(app, ctx.store.ensure_indexes)  # datafiles (ACL read model), friendships, outbox
+    register_internal_history(app, service=SERVICE)  # the auth service's per-user history
+    on_first_request(app, ctx.store.ensure_indexes)  # datafiles (ACL read model), friendships, outbox, history
     return app

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from pymongo.errors import DuplicateKeyError
 
 from services.files import detect as detection
-from services.files import events
+from services.files import events, history
 from services.files.store import LIVE
 from services.files.upload import StoredFile
 from shared.access import acl_of
@@ -249,11 +249,14 @@ def convert_archive(job: "Job", candidate) -> "Outcome":
                                              acl=acl_of(doc))
             requested = events.ConversionRequested(task_id=task_id, datafile_id=child_id, user_id=job.identity.user_id,
                                                    username=job.identity.username)
+            created_event = envelope_for(created, producer=events.PRODUCER)
+            requested_event = envelope_for(requested, producer=events.PRODUCER)
             try:
-                store.datafiles.insert_one({**doc, **outbox_fields(envelope_for(created, producer=events.PRODUCER),
-                                                                   envelope_for(requested, producer=events.PRODUCER))})
+                store.datafiles.insert_one({**doc, **outbox_fields(created_event, requested_event)})
             except DuplicateKeyError:
-                pass
+                pass  # inserted by an earlier attempt, which recorded its history too
+            else:
+                _record_member(job, doc, created_event=created_event, requested_event=requested_event)
             job.record_datafile(child_id)
             job.advance()
     finally:
@@ -263,6 +266,16 @@ def convert_archive(job: "Job", candidate) -> "Outcome":
 
         raise TaskGone(f"datafile_{archive_id} was deleted")
     return Outcome(job.extracted_info(members=len(files), folders=len(folders)))
+
+
+def _record_member(job: "Job", doc: dict, *, created_event: dict, requested_event: dict) -> None:
+    """A member's history starts with its extraction by this conversion and the conversion it queued."""
+    store = job.ctx.store
+    source = history.conversion_source(job.datafile_id)
+    history.record_extracted(store.history, doc=doc, actor=job.identity.username, entry_id=created_event["event_id"])
+    history.record_conversion_requested(store.history, datafile_id=doc["_id"], actor=job.identity.username,
+                                        task_id=doc["last_task_id"], trigger="archive", source=source,
+                                        entry_id=requested_event["event_id"])
 
 
 def _child_task(job: "Job", child_id: int) -> str:

@@ -8,13 +8,14 @@ conversion task is retried); a 4xx answer is `ServiceRefused` with the service's
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Mapping
 
 import numpy as np
 import orjson
 import requests
 
+from shared.history import source_header
 from shared.http import ThreadSessions
 from shared.identity import IDENTITY_HEADER, Identity, encode_identity
 
@@ -37,10 +38,18 @@ class _Client:
     secret: str
     name: str
     timeout: float = 300.0
+    # Sent with every call of this client: a client bound to a job (`for_source`) tells the other
+    # service why it is called, so that service's history says "created by the conversion of datafile 9".
+    extra_headers: Mapping[str, str] = field(default_factory=dict)
     _sessions: ThreadSessions = field(default_factory=ThreadSessions, repr=False)
 
     def _session(self) -> requests.Session:
         return self._sessions.get()
+
+    def for_source(self, kind: str, resource: str):
+        """This client, its calls carrying `X-Gnode-Source: <kind>:<resource>` (shared/history.py);
+        it shares the HTTP sessions of the original."""
+        return replace(self, extra_headers={**self.extra_headers, **source_header(kind, resource)})
 
     def headers(self, identity: Identity) -> dict[str, str]:
         if not identity.is_authenticated:
@@ -52,9 +61,9 @@ class _Client:
         if not self.base_url:
             raise ServiceDown(f"the {self.name} service is not configured ({self.name.upper()}_URL)")
         url = self.base_url.rstrip("/") + path
+        sent = {**self.headers(identity), **self.extra_headers, **(headers or {})}
         try:
-            response = self._session().request(method, url, headers={**self.headers(identity), **(headers or {})},
-                                               timeout=self.timeout, stream=stream, **kwargs)
+            response = self._session().request(method, url, headers=sent, timeout=self.timeout, stream=stream, **kwargs)
         except requests.RequestException as exc:
             raise ServiceDown(f"the {self.name} service does not answer: {exc}") from None
         if response.status_code in ok:

@@ -15,9 +15,14 @@
 4. A transient failure (the neo or metadata service down) raises, so the consumer retries the task
    later; after `CONVERSION_MAX_ATTEMPTS` attempts (worker deaths included) the file ends `failed`
    with the reason.
+5. Every call to the neo and metadata services made for the task carries
+   `X-Gnode-Source: conversion:datafile_<id>` (`odml_import:datafile_<id>` for the odML import), so
+   those services record what they created as "created by the conversion of datafile <id>". The
+   converted / conversion_failed history entry is written with the write that ends the task.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -32,7 +37,7 @@ import numpy as np
 from pymongo import ReturnDocument
 
 from services.files import detect as detection
-from services.files import events, neo_objects
+from services.files import events, history, neo_objects
 from services.files.clients import ServiceDown, ServiceRefused
 from services.files.context import FilesContext
 from services.files.detect import Candidate
@@ -415,8 +420,10 @@ def convert_odml(job: Job, candidate: Candidate) -> Outcome:
         raise ConversionError(f"odML documents are imported up to {job.ctx.limits.odml_max_bytes} bytes")
     job.expect(1, "importing the odML document")
     data = job.path.read_bytes()
+    # The metadata service records these sections as "created by the odML import of datafile <id>".
+    metadata = job.ctx.metadata.for_source("odml_import", history.datafile(job.datafile_id))
     try:
-        result = job.ctx.metadata.import_odml(job.identity, data, filename=job.title, target_section=job.doc.get("section"))
+        result = metadata.import_odml(job.identity, data, filename=job.title, target_section=job.doc.get("section"))
     except ServiceRefused as exc:
         raise ConversionError(str(exc)) from None
     ids = [int(i) for i in result.get("section_ids") or []]
@@ -470,8 +477,16 @@ def _claim(ctx: FilesContext, datafile_id: int, task_id: str) -> dict[str, Any] 
     )
 
 
+def job_context(ctx: FilesContext, datafile_id: int) -> FilesContext:
+    """`ctx` whose neo and metadata clients say, on every call, that it is made for this conversion."""
+    resource = history.datafile(datafile_id)
+    return dataclasses.replace(ctx, neo=ctx.neo.for_source("conversion", resource),
+                               metadata=ctx.metadata.for_source("conversion", resource))
+
+
 def _finish(ctx: FilesContext, doc: dict[str, Any], task_id: str, *, state: str, entries: list[dict],
-            conversion_type: int | None, detected: list[str], info: dict[str, Any] | None, reason: str = "") -> bool:
+            conversion_type: int | None, detected: list[str], info: dict[str, Any] | None, reason: str = "",
+            actor: str | None) -> bool:
     operations = list(doc.get("operations") or []) + entries
     values = {
         "current_state": state, "operations": operations, "operations_log": operations_log(operations),
@@ -489,7 +504,15 @@ def _finish(ctx: FilesContext, doc: dict[str, Any], task_id: str, *, state: str,
     result = ctx.store.datafiles.update_one(
         {"_id": doc["_id"], "conversion.task_id": task_id, "current_state": "converting", **LIVE},
         with_outbox({"$set": values, "$inc": {"version": 1}}, envelope))
-    return result.modified_count == 1
+    if result.modified_count != 1:
+        return False  # deleted, replaced or ended by another attempt: that one records it
+    if state == "converted":
+        history.record_converted(ctx.store.history, datafile_id=doc["_id"], actor=actor, task_id=task_id,
+                                 conversion_type=conversion_type, info=info, entry_id=envelope["event_id"])
+    else:
+        history.record_conversion_failed(ctx.store.history, datafile_id=doc["_id"], actor=actor, task_id=task_id,
+                                         state=state, reason=reason, entry_id=envelope["event_id"])
+    return True
 
 
 def handle_task(ctx: FilesContext, payload: dict[str, Any]) -> str:
@@ -499,6 +522,7 @@ def handle_task(ctx: FilesContext, payload: dict[str, Any]) -> str:
     doc = _claim(ctx, datafile_id, task_id)
     if doc is None:
         return "stale"  # deleted, replaced by a newer task, or finished already (a repeated delivery)
+    ctx = job_context(ctx, datafile_id)  # from here on, every neo/metadata call is made for this conversion
     conversion = doc.get("conversion") or {}
     attempt = int(conversion.get("attempts", 1))
     limit = ctx.limits.conversion_max_attempts
@@ -506,7 +530,7 @@ def handle_task(ctx: FilesContext, payload: dict[str, Any]) -> str:
         reason = f"gave up after {limit} attempts: {conversion.get('last_error') or 'the worker stopped during each'}"
         _finish(ctx, doc, task_id, state="failed", entries=[_log_entry(None, "failure", reason, attempt)],
                 conversion_type=doc.get("conversion_type"), detected=doc.get("detected_format") or [], info=None,
-                reason=reason)
+                reason=reason, actor=identity.username)
         return "gave_up"
     job = Job(ctx=ctx, identity=identity, doc=doc, task_id=task_id, path=ctx.store.path_of(datafile_id), attempt=attempt)
     try:
@@ -520,7 +544,7 @@ def handle_task(ctx: FilesContext, payload: dict[str, Any]) -> str:
     except ConversionError as exc:
         reason = str(exc)
         _finish(ctx, doc, task_id, state="failed", entries=[_log_entry(None, "failure", reason, attempt)],
-                conversion_type=None, detected=[], info=None, reason=reason)
+                conversion_type=None, detected=[], info=None, reason=reason, actor=identity.username)
         return "failed"
     except (ServiceDown, OSError, Exception) as exc:
         error = f"{type(exc).__name__}: {exc}"[:1000]
@@ -530,7 +554,7 @@ def handle_task(ctx: FilesContext, payload: dict[str, Any]) -> str:
             reason = f"gave up after {attempt} attempts: {error}"
             _finish(ctx, ctx.store.datafiles.find_one({"_id": datafile_id}, HIDDEN) or doc, task_id, state="failed",
                     entries=[_log_entry(None, "failure", reason, attempt)], conversion_type=None,
-                    detected=doc.get("detected_format") or [], info=None, reason=reason)
+                    detected=doc.get("detected_format") or [], info=None, reason=reason, actor=identity.username)
             return "gave_up"
         raise
 
@@ -547,7 +571,7 @@ def _run_converters(job: Job) -> str:
         reason = "no converter recognises this file (by content or by name)"
         entries.append(_log_entry(None, "not convertible", reason, job.attempt))
         _finish(ctx, doc, job.task_id, state="non_convertible", entries=entries, conversion_type=None, detected=labels,
-                info=None, reason=reason)
+                info=None, reason=reason, actor=job.identity.username)
         return "non_convertible"
     failures = []
     for candidate in candidates:
@@ -565,9 +589,9 @@ def _run_converters(job: Job) -> str:
             continue
         entries.append(_log_entry(candidate, "success", outcome.note, job.attempt))
         _finish(ctx, doc, job.task_id, state="converted", entries=entries, conversion_type=candidate.conversion_type,
-                detected=labels, info=outcome.extracted_info)
+                detected=labels, info=outcome.extracted_info, actor=job.identity.username)
         return "converted"
     reason = "; ".join(failures)
     _finish(ctx, doc, job.task_id, state="failed", entries=entries, conversion_type=candidates[0].conversion_type,
-            detected=labels, info=None, reason=reason)
+            detected=labels, info=None, reason=reason, actor=job.identity.username)
     return "failed"

@@ -132,6 +132,12 @@ def convert(raw_id: str):
                 task_id=doc.get("last_task_id"))
 
 
+@files.get(f"{PREFIX}/<raw_id>/history/")
+def history_of(raw_id: str):
+    identity = current_identity()
+    return json_response(service.datafile_history(ctx=_ctx(), identity=identity, raw_id=raw_id, args=request.args))
+
+
 @files.get(f"{PREFIX}/<raw_id>/download/")
 @files.get(f"{PREFIX}/<raw_id>/binary/")
 def download(raw_id: str):

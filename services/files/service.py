@@ -8,7 +8,7 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping
 
-from services.files import events
+from services.files import events, history
 from services.files.clients import ServiceDown
 from services.files.context import FilesContext
 from services.files.ids import InvalidId, parse_id, parse_optional_section, typed
@@ -62,6 +62,12 @@ def load(ctx: FilesContext, identity: Identity, datafile_id: int, *, need: str =
     """The live datafile if `identity` may `need` ("read", "write", "owner") it (docs/permissions.md):
     404 when there is none, 401 for an anonymous caller, 403 for a signed-in one."""
     return dict(check_access(find(ctx, datafile_id), identity, name=f"datafile_{datafile_id}", need=need))
+
+
+def datafile_history(*, ctx: FilesContext, identity: Identity, raw_id: str, args: Mapping[str, str]) -> dict[str, Any]:
+    """`GET /datafiles/<id>/history/`: whoever may read the datafile may read its history."""
+    doc = load(ctx, identity, path_id(raw_id))
+    return history.answer(ctx.store.history, datafile_id=doc["_id"], args=args, logged_in_as=identity.username)
 
 
 def fields_of(doc: Mapping[str, Any]) -> dict[str, Any]:
@@ -280,6 +286,10 @@ def create_datafile(
         doc.update(_queued_fields(task, identity, when=doc["date_created"]))
         envelopes.append(_requested(task, datafile_id, identity))
     ctx.store.datafiles.insert_one({**doc, **outbox_fields(*envelopes)})
+    history.record_uploaded(ctx.store.history, doc=doc, actor=identity.username, entry_id=envelopes[0]["event_id"])
+    if convert:
+        history.record_conversion_requested(ctx.store.history, datafile_id=datafile_id, actor=identity.username,
+                                            task_id=task, trigger="upload", entry_id=envelopes[1]["event_id"])
     return doc
 
 
@@ -318,16 +328,19 @@ def request_conversion(*, ctx: FilesContext, identity: Identity, raw_id: str) ->
                        message_type="already_converted", details={"extracted_info": doc.get("extracted_info")})
     task = _task(identity)
     when = now()
+    requested = _requested(task, doc["_id"], identity)
     result = ctx.store.datafiles.update_one(
         {"_id": doc["_id"], "current_state": {"$nin": list(ACTIVE_STATES)}, **LIVE},
         with_outbox({"$set": {**_queued_fields(task, identity, when=when), "last_modified": when},
-                     "$inc": {"version": 1}}, _requested(task, doc["_id"], identity)),
+                     "$inc": {"version": 1}}, requested),
     )
     if result.modified_count != 1:
         current = find(ctx, doc["_id"])
         if current is None:
             raise NotFound(f"There is no datafile_{doc['_id']}.")
         return current
+    history.record_conversion_requested(ctx.store.history, datafile_id=doc["_id"], actor=identity.username,
+                                        task_id=task, trigger="request", entry_id=requested["event_id"])
     return find(ctx, doc["_id"]) or doc
 
 
@@ -346,27 +359,41 @@ def update_datafile(*, ctx: FilesContext, identity: Identity, raw_id: str, body:
     if "title" in values and not values["title"].strip():
         raise BadRequest("`title` cannot be empty.", message_type="invalid_fields")
     values = {k: v for k, v in values.items() if doc.get(k) != v}
-    envelopes = []
+    moved = None
     section_key = "section" if "section" in body else ("section_id" if "section_id" in body else None)
     if section_key is not None:
         section = resolve_section(ctx, identity, body[section_key], name=section_key)
         target = section["section_id"] if section else None
         if target != doc.get("section"):
             values["section"] = target
-            envelopes.append(event(events.DatafileMoved(datafile_id=doc["_id"], owner=doc["owner"], section_id=target,
-                                                        from_section=doc.get("section"))))
+            moved = event(events.DatafileMoved(datafile_id=doc["_id"], owner=doc["owner"], section_id=target,
+                                               from_section=doc.get("section")))
     if not values:
         return doc
-    envelopes.append(event(events.DatafileUpdated(datafile_id=doc["_id"], owner=doc["owner"],
-                                                  section_id=values.get("section", doc.get("section")),
-                                                  fields=sorted(values))))
+    updated = event(events.DatafileUpdated(datafile_id=doc["_id"], owner=doc["owner"],
+                                           section_id=values.get("section", doc.get("section")),
+                                           fields=sorted(values)))
+    envelopes = [moved, updated] if moved else [updated]
     result = ctx.store.datafiles.update_one(
         {"_id": doc["_id"], "version": doc.get("version", 1), **LIVE},
         with_outbox({"$set": {**values, "last_modified": now()}, "$inc": {"version": 1}}, *envelopes),
     )
     if result.modified_count != 1:
         raise PreconditionFailed(f"datafile_{doc['_id']} was changed by another request at the same time; try again.")
+    _record_update(ctx, identity, doc, values, moved=moved, updated=updated)
     return load(ctx, identity, doc["_id"])
+
+
+def _record_update(ctx: FilesContext, identity: Identity, doc: Mapping[str, Any], values: Mapping[str, Any], *,
+                   moved: dict | None, updated: dict) -> None:
+    """A move and a change of text fields are two actions (one request may do both)."""
+    if moved is not None:
+        history.record_moved(ctx.store.history, datafile_id=doc["_id"], actor=identity.username,
+                             from_section=doc.get("section"), to_section=values["section"], entry_id=moved["event_id"])
+    changed = [name for name in values if name != "section"]
+    if changed:
+        history.record_updated(ctx.store.history, datafile_id=doc["_id"], actor=identity.username, fields=changed,
+                               entry_id=updated["event_id"])
 
 
 def collaborators(doc: Mapping[str, Any]) -> list[Any]:
@@ -385,6 +412,8 @@ def delete_datafile(*, ctx: FilesContext, identity: Identity, raw_id: str, force
     result = ctx.store.datafiles.update_one({"_id": doc["_id"], **LIVE}, tombstone_update(deleted))
     if result.modified_count != 1:
         raise NotFound(f"There is no datafile_{doc['_id']}.")
+    history.record_deleted(ctx.store.history, datafile_id=doc["_id"], actor=identity.username, collaborators=others,
+                           entry_id=deleted["event_id"])
     remove_bytes(ctx, doc["_id"])
     return doc
 

@@ -8,6 +8,7 @@
   so that a repeated extraction (a redelivered task) reuses it instead of making another.
 - `counters`: the datafile id sequence.
 - `friendships`: who counts whom as a friend (shared/friends.py), for friendly reads.
+- `history`: the action history of the datafiles (services/files/history.py, shared/history.py).
 
 Bytes: `FILES_DIR/objects/<id % 1000>/<id>` (named by id only: no client-given name ever becomes a
 path); exports are written to `FILES_DIR/tmp/` and removed once sent.
@@ -24,6 +25,7 @@ from pymongo.database import Database
 from shared.access import ensure_acl_indexes
 from shared.events import ensure_outbox_indexes
 from shared.friends import ensure_friendship_indexes
+from shared.history import HISTORY_COLLECTION, ensure_history_indexes
 from shared.mongo import next_sequence
 
 LIVE = {"_tombstone": {"$ne": True}}
@@ -44,6 +46,10 @@ class FilesStore:
     def members(self) -> Collection:
         return self.db["members"]
 
+    @property
+    def history(self) -> Collection:
+        return self.db[HISTORY_COLLECTION]
+
     def next_id(self) -> int:
         return next_sequence(self.db, "datafile")
 
@@ -60,4 +66,5 @@ class FilesStore:
         for key in ("section", "date_created", "author", "parent_datafile"):
             self.datafiles.create_index([(key, ASCENDING)])
         ensure_friendship_indexes(self.db)
+        ensure_history_indexes(self.history)  # by resource and by actor, newest first
         ensure_outbox_indexes(self.db, OUTBOX_COLLECTIONS)
