@@ -4,19 +4,23 @@ docs/permissions.md is the contract. The acl service owns every resource's ACL; 
 keeps the read model on its own documents (`safety_level`, `shared_with`, `readers`, `writers`,
 `acl_version`) from `acl.permissions.changed` (queue `neo.acl`) and a copy of who counts whom as a
 friend from `auth.friendship.*` (queue `neo.friendships`, shared/friends.py). The checks
-themselves are shared/access.py's.
+themselves are shared/access.py's. Each applied change is recorded in the action history
+(services/neo/history.py): one `permissions_changed` entry per group of changes that set the same
+ACL, with ids `{event_id}:{n}` so that a redelivered event records nothing twice.
 """
 from __future__ import annotations
 
-from typing import Any
+from collections import defaultdict
+from typing import Any, Iterable, Mapping
 
 from pymongo.collection import Collection
 
-from services.neo.ids import InvalidId, parse_typed
+from services.neo import history
+from services.neo.ids import InvalidId, neo_id, parse_typed
 from services.neo.relations import parent_ids
 from services.neo.schema import NEO_TYPES
 from services.neo.store import LIVE, NeoStore
-from shared.access import acl_of, apply_acl_changes
+from shared.access import IN_CHUNK, acl_of, apply_acl_changes, newer_than
 from shared.errors import NotFound
 from shared.events import ConsumerSpec
 from shared.friends import friendship_handlers
@@ -44,15 +48,47 @@ def locate(store: NeoStore, resource: str) -> list[tuple[Collection, dict[str, A
     return [(store.collection(type_name), {"_id": object_id})]
 
 
-def apply_permission_changes(store: NeoStore, payload: dict[str, Any]) -> int:
-    """Write the `changes` of one `acl.permissions.changed` payload; repeats and late ones change nothing."""
-    return apply_acl_changes(payload.get("changes") or [], lambda resource: locate(store, resource))
+def _owned(changes: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    return [c for c in changes if _typed(c.get("resource")) is not None]
 
 
-def acl_handlers(store: NeoStore) -> dict[str, Any]:
-    """The consumer handler table of queue `neo.acl`: handlers take the whole envelope."""
+def pending(store: NeoStore, changes: Iterable[Mapping[str, Any]]) -> set[str]:
+    """The live objects among `changes` that the changes would still change (not holding that
+    `acl_version` or a newer one): read before applying, so that only changes that took effect
+    are recorded, and a repeated or late event records nothing."""
+    wanted: dict[tuple[str, int], list[int]] = defaultdict(list)
+    for change in changes:
+        type_name, object_id = _typed(change["resource"])
+        wanted[(type_name, int(change["version"]))].append(object_id)
+    found: set[str] = set()
+    for (type_name, version), ids in wanted.items():
+        collection = store.collection(type_name)
+        for start in range(0, len(ids), IN_CHUNK):
+            query = {"_id": {"$in": ids[start:start + IN_CHUNK]}, **LIVE, **newer_than(version)}
+            found.update(neo_id(type_name, doc["_id"]) for doc in collection.find(query, {"_id": 1}))
+    return found
+
+
+def apply_permission_changes(store: NeoStore, payload: dict[str, Any], *, event_id: str | None = None) -> int:
+    """Write the `changes` of one `acl.permissions.changed` payload; repeats and late ones change
+    nothing. With the event's id, the changes that took effect are recorded in the history too."""
+    changes = payload.get("changes") or []
+    owned = _owned(changes)
+    applying = pending(store, owned) if event_id and owned else set()
+    applied = apply_acl_changes(changes, lambda resource: locate(store, resource))
+    if applying:
+        history.record_permission_changes(store.history, event_id=event_id, payload=payload, owned=owned,
+                                          applied=applying)
+    return applied
+
+
+def acl_handlers(store: NeoStore, *, record_history: bool = False) -> dict[str, Any]:
+    """The consumer handler table of queue `neo.acl`: handlers take the whole envelope. The worker's
+    (`consumers`) also record the history; without `record_history` only the read model is written
+    (one bulk write per collection, nothing else read or written)."""
     def handle(envelope: dict) -> None:
-        apply_permission_changes(store, envelope.get("payload") or {})
+        event_id = envelope.get("event_id") if record_history else None
+        apply_permission_changes(store, envelope.get("payload") or {}, event_id=event_id)
 
     return {PERMISSIONS_CHANGED: handle}
 
@@ -60,7 +96,7 @@ def acl_handlers(store: NeoStore) -> dict[str, Any]:
 def consumers(db) -> list[ConsumerSpec]:
     """The neo worker's queues (services/neo/worker.py)."""
     return [
-        ConsumerSpec(queue=ACL_QUEUE, handlers=acl_handlers(NeoStore(db))),
+        ConsumerSpec(queue=ACL_QUEUE, handlers=acl_handlers(NeoStore(db), record_history=True)),
         ConsumerSpec(queue=FRIENDSHIPS_QUEUE, handlers=friendship_handlers(db)),
     ]
 

@@ -12,6 +12,7 @@ from services.neo.routes import internal, neo
 from services.neo.store import NeoStore
 from shared.app import build_service_app, on_first_request, service_db
 from shared.friends import init_friendships
+from shared.history import register_internal_history
 
 SERVICE = "neo"
 
@@ -48,5 +49,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
                                                     float(app.config["METADATA_TIMEOUT"]))
     app.register_blueprint(neo)
     app.register_blueprint(internal)
-    on_first_request(app, ctx.store.ensure_indexes)
+    register_internal_history(app, service=SERVICE)  # the auth service's per-user history asks it
+    on_first_request(app, ctx.store.ensure_indexes)  # the history indexes too
     return app

@@ -11,9 +11,13 @@
 - `acl` is the new object's ACL (shared/access.py `acl_of`): {owner, safety_level, shared_with
   ({username: 1|2}), readers, writers (user ids)}; an object created under a parent starts with
   that parent's ACL, otherwise private.
+- `source` is the resource whose job made the object (`datafile_9` for a conversion), from the
+  `X-Gnode-Source` header of the calling service (shared/history.py `SOURCE_HEADER`), or null for
+  a plain request; the kind of job is in the history entry, not here.
 - `parents` maps each linked parent type to its neo_id; the acl service keeps its resource tree
   from `parents` (`created`, `updated`, `objects.updated`) and learns of deletions from
-  `deleted`. History records all of them. ACL changes themselves are the acl service's
+  `deleted`. The neo service's own action history (services/neo/history.py) uses the event's
+  id as its entry's id. ACL changes themselves are the acl service's
   (`acl.permissions.changed`), never neo events.
 """
 from __future__ import annotations

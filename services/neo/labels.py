@@ -21,7 +21,7 @@ from collections import defaultdict
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
-from services.neo import selections
+from services.neo import history, selections
 from services.neo.context import NeoContext
 from services.neo.ids import InvalidId, neo_id, parse_typed
 from services.neo.schema import NEO_TYPES, NeoType
@@ -193,6 +193,9 @@ def create(*, ctx: NeoContext, metadata, identity: Identity, body: Any) -> dict[
         collection = ctx.store.collection(type_name)
         for where in id_filters(ids):
             collection.update_many(where, {"$addToSet": {"labels": value_id}})
+    # One entry however many objects: labelling 10,000 objects stays one insert.
+    history.record_labelled(ctx.store.history, identity=identity, neo_ids=objects, value_id=value_id,
+                            label_id=f"label_{number}")
     return describe(doc)
 
 
@@ -276,6 +279,12 @@ def _unlink(ctx: NeoContext, label: dict[str, Any], objects: list[str]) -> None:
                                                         {"$pull": {"labels": value_id}})
 
 
+def _record_unlabelled(ctx: NeoContext, identity: Identity, label: dict[str, Any], objects: list[str], *,
+                       label_deleted: bool) -> None:
+    history.record_unlabelled(ctx.store.history, identity=identity, neo_ids=objects, value_id=label["value_id"],
+                              label_id=f"label_{label['_id']}", label_deleted=label_deleted)
+
+
 def remove(*, ctx: NeoContext, identity: Identity, raw_id: str, body: Any) -> dict[str, Any]:
     """The whole label without a body; with `apply_to` and/or `selection_id`, from those objects only."""
     label = load_own(ctx, identity, raw_id)
@@ -283,6 +292,7 @@ def remove(*, ctx: NeoContext, identity: Identity, raw_id: str, body: Any) -> di
     if not body or (body.get("apply_to") is None and body.get("selection_id") is None):
         _unlink(ctx, label, list(label.get("objects") or []))
         ctx.store.labels.delete_one({"_id": label["_id"]})
+        _record_unlabelled(ctx, identity, label, list(label.get("objects") or []), label_deleted=True)
         return {"label_id": f"label_{label['_id']}", "deleted": True, "removed_from": list(label.get("objects") or [])}
     targets = _targets(ctx, identity, body)
     chosen = {neo_id(type_name, i) for type_name, ids in targets.items() for i in ids}
@@ -292,6 +302,7 @@ def remove(*, ctx: NeoContext, identity: Identity, raw_id: str, body: Any) -> di
     if removed:
         ctx.store.labels.update_one({"_id": label["_id"]}, {"$set": {"objects": remaining}})
         _unlink(ctx, label, removed)
+        _record_unlabelled(ctx, identity, label, removed, label_deleted=False)
     return {"label_id": f"label_{label['_id']}", "deleted": False, "removed_from": removed,
             "object_total": len(remaining)}
 

@@ -10,13 +10,14 @@ from typing import Any
 from flask import Blueprint, Response, current_app, request
 from werkzeug.http import http_date
 
-from services.neo import acl, labels, listing, reading, selections, service
+from services.neo import acl, history, labels, listing, reading, selections, service
 from services.neo.context import NeoContext
 from services.neo.reading import NPY_MEDIA_TYPE, flag
 from services.neo.relations import children_of, visible_parents
 from services.neo.schema import NEO_TYPES
 from shared.envelope import json_response, message, neo_list
 from shared.errors import BadRequest
+from shared.history import SOURCE_HEADER, source_from_header
 from shared.identity import current_identity, require_user
 from shared.params import json_body, parse_json
 
@@ -86,6 +87,8 @@ def create(type_name: str):
     docs = service.create_objects(
         ctx=_ctx(), identity=identity, type_name=type_name, bodies=body if many else [body], uploads=uploads,
         metadata=_metadata(),
+        # Only services set it (the gateway drops client x-gnode-* headers): "conversion:datafile_9".
+        source=source_from_header(request.headers.get(SOURCE_HEADER)),
     )
     neo_type = service.require_type(type_name)
     if many:
@@ -125,6 +128,14 @@ def get(type_name: str, raw_id: str):
         return Response(result.npy, mimetype=NPY_MEDIA_TYPE, headers={**headers, **result.npy_headers})
     result.body.update(message("Object retrieved successfully.", "retrieved", logged_in_as=identity.username))
     return json_response(result.body, headers=headers)
+
+
+@neo.get(f"{PREFIX}/<type_name>/<raw_id>/history/")
+def object_history(type_name: str, raw_id: str):
+    """The object's action history (docs/neo.md, *History*): `start_date`, `end_date`, paging."""
+    identity = current_identity()
+    return json_response(history.object_history(ctx=_ctx(), identity=identity, type_name=type_name, raw_id=raw_id,
+                                                 args=request.args))
 
 
 @neo.route(f"{PREFIX}/<type_name>/<raw_id>/", methods=["POST", "PATCH", "PUT"])
@@ -191,6 +202,12 @@ def get_selection(raw_id: str):
     out.update(selection_id=result["selection"]["selection_id"], selection_name=result["selection"]["name"],
                obj_type=result["selection"]["obj_type"], querysets=result["selection"]["querysets"])
     return json_response(out)
+
+
+@neo.get("/selections/<raw_id>/history/")
+def selection_history(raw_id: str):
+    identity = require_user()
+    return json_response(history.selection_history(ctx=_ctx(), identity=identity, raw_id=raw_id, args=request.args))
 
 
 @neo.delete("/selections/<raw_id>/")

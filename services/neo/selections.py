@@ -14,6 +14,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
+from services.neo import history
 from services.neo.context import NeoContext
 from services.neo.ids import neo_id
 from services.neo.query import LOOKUPS, InvalidFilter, filter_clause
@@ -190,6 +191,8 @@ def select(*, ctx: NeoContext, identity: Identity, body: Any, args: Mapping[str,
             "obj_type": neo_type.name, "querysets": querysets, "date_created": datetime.now(timezone.utc),
         })
         result.update(selection_id=f"selection_{number}", selection_name=save_as)
+        history.record_selection(ctx.store.history, identity=identity, selection_id=f"selection_{number}",
+                                 name=save_as, saved=True)
     return result
 
 
@@ -229,4 +232,6 @@ def rerun(*, ctx: NeoContext, identity: Identity, raw_id: str, args: Mapping[str
 def delete(*, ctx: NeoContext, identity: Identity, raw_id: str) -> str:
     doc = load_own(ctx, identity, raw_id)
     ctx.store.selections.delete_one({"_id": doc["_id"], "owner": identity.user_id})
+    history.record_selection(ctx.store.history, identity=identity, selection_id=f"selection_{doc['_id']}",
+                             name=doc["name"], saved=False)
     return f"selection_{doc['_id']}"

@@ -5,7 +5,7 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
-from services.neo import events
+from services.neo import events, history
 from services.neo.context import NeoContext
 from services.neo.ids import InvalidId, neo_id, parse_id
 from services.neo.relations import descendants, has_children, parent_ids, resolve_parents
@@ -15,6 +15,7 @@ from services.neo.validate import Changes, parse_changes
 from shared.access import acl_of, can_read, can_write, check_access, new_acl
 from shared.errors import BadRequest, Conflict, Forbidden, NotFound, PreconditionFailed
 from shared.events import envelope_for, outbox_fields, record_event, tombstone_update, with_outbox
+from shared.events.outbox import OUTBOX_FIELD
 from shared.identity import Identity
 
 
@@ -135,7 +136,7 @@ class _Draft:
         self.object_id = 0
         self.descriptor: dict | None = None
 
-    def document(self, identity: Identity, source: str | None) -> dict[str, Any]:
+    def document(self, identity: Identity, source: Mapping[str, Any] | None) -> dict[str, Any]:
         object_neo_id = neo_id(self.neo_type.name, self.object_id)
         now = _now()
         doc = {
@@ -156,9 +157,15 @@ class _Draft:
         }
         created = events.ObjectCreated(
             neo_id=object_neo_id, type=self.neo_type.name, owner=identity.user_id,
-            parents=parent_ids(self.neo_type, doc), source=source, acl=acl_of(doc),
+            parents=parent_ids(self.neo_type, doc), source=event_source(source), acl=acl_of(doc),
         )
         return {**doc, **outbox_fields(_event(created))}
+
+
+def event_source(source: Mapping[str, Any] | None) -> str | None:
+    """The `source` of neo.object.created: the resource whose job made the object (`datafile_9`),
+    or None for a plain request (services/neo/events.py)."""
+    return str(source["resource"]) if source and source.get("resource") else None
 
 
 def create_objects(
@@ -168,12 +175,14 @@ def create_objects(
     type_name: str,
     bodies: list[Any],
     uploads: Mapping[str, Any] | None = None,
-    source: str | None = None,
+    source: Mapping[str, Any] | None = None,
     metadata=None,
 ) -> list[dict[str, Any]]:
     """Create one or many objects of one type; all are validated before any is written. A body's
     `metadata` (value ids) labels its object, after the same read check on the values as
-    `POST /labels/` (`metadata` is the metadata service's client, services/neo/labels.py)."""
+    `POST /labels/` (`metadata` is the metadata service's client, services/neo/labels.py).
+    `source` is the history source of the request (`shared.history.source_from_header`); one
+    history entry names every object made."""
     from services.neo import labels  # labels imports this module
     neo_type = require_type(type_name)
     if not bodies:
@@ -193,13 +202,16 @@ def create_objects(
             raise
     value_ids = list(dict.fromkeys(v for draft in drafts for v in draft.changes.metadata or []))
     labels.check_metadata(metadata, identity, value_ids)
-    documents = _write_drafts(ctx, identity, drafts, source)
+    documents, event_id = _write_drafts(ctx, identity, drafts, source)
     if value_ids:
         by_value: dict[int, list[str]] = {v: [] for v in value_ids}
         for draft, doc in zip(drafts, documents):
             for value_id in draft.changes.metadata or []:
                 by_value[value_id].append(doc["neo_id"])
         labels.label_new_objects(ctx, identity, by_value)
+    history.record_created(ctx.store.history, identity=identity, type_name=neo_type.name,
+                           neo_ids=[d["neo_id"] for d in documents], source=source, value_ids=value_ids,
+                           entry_id=event_id)
     return documents
 
 
@@ -215,7 +227,10 @@ def _write_arrays(ctx: NeoContext, neo_type: NeoType, changes: Changes, key: str
         raise BadRequest(f"An array could not be stored: {exc}.", message_type="invalid_array") from None
 
 
-def _write_drafts(ctx: NeoContext, identity: Identity, drafts: list[_Draft], source: str | None) -> list[dict]:
+def _write_drafts(
+    ctx: NeoContext, identity: Identity, drafts: list[_Draft], source: Mapping[str, Any] | None
+) -> tuple[list[dict], str]:
+    """The stored documents (without their outbox) and the first one's event id, the history entry's id."""
     neo_type = drafts[0].neo_type
     try:
         # Arrays first: an upload that turns out broken must not use up ids or leave documents.
@@ -232,7 +247,8 @@ def _write_drafts(ctx: NeoContext, identity: Identity, drafts: list[_Draft], sou
             if draft.descriptor:
                 ctx.arrays.delete(draft.descriptor)
         raise
-    return [{k: v for k, v in doc.items() if not k.startswith("_outbox")} for doc in documents]
+    event_id = documents[0][OUTBOX_FIELD][0]["event_id"]
+    return [{k: v for k, v in doc.items() if not k.startswith("_outbox")} for doc in documents], event_id
 
 
 # --- updates ----------------------------------------------------------------------------------
@@ -278,8 +294,9 @@ def update_object(
     update: dict[str, Any] = {"$set": values, "$inc": {"version": 1}}
     if unset:
         update["$unset"] = unset
+    envelope = _event(updated)
     result = ctx.store.collection(neo_type).update_one(
-        {"_id": doc["_id"], "version": doc["version"], **LIVE}, with_outbox(update, _event(updated))
+        {"_id": doc["_id"], "version": doc["version"], **LIVE}, with_outbox(update, envelope)
     )
     if result.modified_count != 1:
         if descriptor is not doc.get("arrays"):
@@ -289,6 +306,8 @@ def update_object(
         ctx.arrays.delete(doc["arrays"])
     if changes.metadata is not None:
         labels.link_metadata(ctx, identity, [doc["neo_id"]], changes.metadata)
+    history.record_updated(ctx.store.history, identity=identity, neo_ids=[doc["neo_id"]], fields=updated.fields,
+                           value_ids=changes.metadata, entry_id=envelope["event_id"])
     return load_readable(ctx, identity, neo_type, doc["_id"])
 
 
@@ -334,7 +353,7 @@ def bulk_update(*, ctx: NeoContext, identity: Identity, type_name: str, body: An
     labels.check_metadata(metadata, identity, changes.metadata or [])
     neo_ids = [neo_id(neo_type.name, i) for i in ids]
     values = _field_values(neo_type, changes)
-    record_event(ctx.store.db, _event(
+    event_id = record_event(ctx.store.db, _event(
         events.ObjectsUpdated(type=neo_type.name, neo_ids=neo_ids, fields=sorted(values), parents=moved)
     ))
     label_set = {} if changes.metadata is None else {"labels": changes.metadata}
@@ -342,6 +361,8 @@ def bulk_update(*, ctx: NeoContext, identity: Identity, type_name: str, body: An
                            {"$set": {**values, **label_set, "last_modified": _now()}, "$inc": {"version": 1}})
     if changes.metadata is not None:
         labels.link_metadata(ctx, identity, neo_ids, changes.metadata)
+    history.record_updated(ctx.store.history, identity=identity, neo_ids=neo_ids, fields=sorted(values),
+                           value_ids=changes.metadata, entry_id=event_id)
     return neo_ids
 
 
@@ -368,16 +389,21 @@ def delete_object(*, ctx: NeoContext, identity: Identity, type_name: str, raw_id
                             details={"not_yours": shown[:100], "count": len(foreign)})
     from services.neo import labels  # labels imports this module
 
+    # Descendants first, the object last: its deletion event's id is the history entry's.
+    event_id = ""
     for doomed_type, doomed_doc in reversed(doomed):
-        _delete_one(ctx, doomed_type, doomed_doc)
+        event_id = _delete_one(ctx, doomed_type, doomed_doc)
     deleted = [d["neo_id"] for _, d in doomed]
     labels.forget_objects(ctx, deleted)
+    history.record_deleted(ctx.store.history, identity=identity, neo_ids=deleted, entry_id=event_id)
     return deleted
 
 
-def _delete_one(ctx: NeoContext, neo_type: NeoType, doc: Mapping[str, Any]) -> None:
-    deleted = events.ObjectDeleted(neo_id=doc["neo_id"], type=neo_type.name, owner=doc["owner"])
-    ctx.store.collection(neo_type).update_one({"_id": doc["_id"], **LIVE}, tombstone_update(_event(deleted)))
+def _delete_one(ctx: NeoContext, neo_type: NeoType, doc: Mapping[str, Any]) -> str:
+    """Tombstone one object with its deletion event; returns the event's id."""
+    envelope = _event(events.ObjectDeleted(neo_id=doc["neo_id"], type=neo_type.name, owner=doc["owner"]))
+    ctx.store.collection(neo_type).update_one({"_id": doc["_id"], **LIVE}, tombstone_update(envelope))
     if doc.get("arrays"):
         ctx.arrays.delete(doc["arrays"])
+    return envelope["event_id"]
 

@@ -1,4 +1,5 @@
-"""The neo service's collections (one per type, plus `selections`, `labels`, `friendships` and `counters`) and their indexes."""
+"""The neo service's collections (one per type, plus `selections`, `labels`, `history`, `friendships`
+and `counters`) and their indexes."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from services.neo.schema import NEO_TYPES, NeoType
 from shared.access import ensure_acl_indexes
 from shared.events import ensure_outbox_indexes
 from shared.friends import ensure_friendship_indexes
+from shared.history import HISTORY_COLLECTION, ensure_history_indexes
 from shared.mongo import next_sequence
 
 # Live documents only: deleted ones wait as tombstones until their event is published.
@@ -40,6 +42,11 @@ class NeoStore:
         return self.db["labels"]
 
     @property
+    def history(self) -> Collection:
+        """Action history entries (services/neo/history.py, shared/history.py)."""
+        return self.db[HISTORY_COLLECTION]
+
+    @property
     def outbox_collections(self) -> list[str]:
         return [t.collection for t in NEO_TYPES.values()]
 
@@ -56,3 +63,4 @@ class NeoStore:
             self.labels.create_index([(key, ASCENDING)])
         ensure_outbox_indexes(self.db, self.outbox_collections)
         ensure_friendship_indexes(self.db)
+        ensure_history_indexes(self.history)
