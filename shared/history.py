@@ -90,6 +90,65 @@ def record_action(
         pass  # already recorded: the same request retried or the same event delivered again
 
 
+SAFETY_NAMES = {1: "public", 2: "friendly", 3: "private"}
+SHARE_NAMES = {1: "read", 2: "read and write"}
+
+
+def _share_level(level: Any) -> Any:
+    """A share level as an int when it is one ("1" -> 1); anything else as it came."""
+    try:
+        return int(level)
+    except (TypeError, ValueError):
+        return level
+
+
+def permission_entries(
+    changes: Iterable[Mapping[str, Any]], *, event_id: str, by_username: str | None, reason: Any
+) -> list[dict[str, Any]]:
+    """The `record_action` keyword arguments of the `permissions_changed` entries of one
+    `acl.permissions.changed` event: one per group of `changes` with identical (safety_level,
+    shared_with), in first-seen order, with the ids f"{event_id}:{n}".
+
+    `changes` are the calling service's own (each with `resource`, `safety_level`, `shared_with`).
+    Every group is numbered, so a redelivered event gives the same ids; a service that records only
+    some resources filters each entry's `resources` afterwards and skips the emptied ones.
+
+        description  "permissions changed by ada: friendly, shared with bob (read)", or
+                     "permissions changed by the system (inherited): public" (the reason in
+                     parentheses unless it is "acl")
+        source       {"kind": "acl", "reason": reason}
+        result       {"safety_level": 2, "safety": "friendly", "shared_with": {"bob": 1}, "reason": reason}
+    """
+    reason = reason if isinstance(reason, str) and reason else "acl"
+    actor = by_username if isinstance(by_username, str) and by_username else None
+    why = f" ({reason})" if reason != "acl" else ""
+    groups: dict[tuple[Any, ...], tuple[int, dict[str, Any], list[str]]] = {}
+    for change in changes:
+        level = int(change["safety_level"])
+        shared = {str(user): _share_level(grant)
+                  for user, grant in sorted(dict(change.get("shared_with") or {}).items(), key=lambda s: str(s[0]))}
+        key = (level, tuple((user, repr(grant)) for user, grant in shared.items()))
+        groups.setdefault(key, (level, shared, []))[2].append(str(change["resource"]))
+    entries = []
+    for number, (level, shared, resources) in enumerate(groups.values()):
+        text = SAFETY_NAMES.get(level, f"safety level {level}")
+        if shared:
+            text += ", shared with " + ", ".join(
+                f"{user} ({SHARE_NAMES.get(grant, grant) if isinstance(grant, int) else grant})"
+                for user, grant in shared.items())
+        entries.append({
+            "entry_id": f"{event_id}:{number}",
+            "actor": actor,
+            "action": "permissions_changed",
+            "resources": resources,
+            "description": f"permissions changed by {actor or 'the system'}{why}: {text}",
+            "source": {"kind": "acl", "reason": reason},
+            "result": {"safety_level": level, "safety": SAFETY_NAMES.get(level, str(level)),
+                       "shared_with": dict(shared), "reason": reason},
+        })
+    return entries
+
+
 def source_header(kind: str, resource: str) -> dict[str, str]:
     """The header a calling service sends: `{SOURCE_HEADER: "conversion:datafile_9"}`."""
     return {SOURCE_HEADER: f"{kind}:{resource}"}

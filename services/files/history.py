@@ -17,14 +17,11 @@ from pymongo.collection import Collection
 
 from services.files.detect import CONVERTER_NAMES
 from services.files.ids import datafile_number
-from shared.access import FRIENDLY, PRIVATE, PUBLIC
 from shared.errors import BadRequest
-from shared.history import record_action, resource_history
+from shared.history import permission_entries, record_action, resource_history
 
 SERVICE = "files"
 HISTORY_PARAMS = ("start_date", "end_date", "max_results", "max-results", "offset", "range_start")
-LEVEL_NAMES = {PUBLIC: "public", FRIENDLY: "friendly", PRIVATE: "private"}
-SHARE_NAMES = {1: "read", 2: "read and write"}
 CONVERSION_SOURCE = "conversion"
 # A description names at most this many created things; the result lists them all.
 NAMED = 3
@@ -169,14 +166,6 @@ def record_conversion_failed(history: Collection, *, datafile_id: int, actor: st
 
 # --- permissions (the acl service's changes, applied by the files worker) -------------------------------
 
-def _acl_phrase(level: Any, shared_with: Mapping[str, Any]) -> str:
-    phrase = LEVEL_NAMES.get(level, f"safety level {level}")
-    if shared_with:
-        shares = ", ".join(f"{user} ({SHARE_NAMES.get(grant, grant)})" for user, grant in sorted(shared_with.items()))
-        phrase += f", shared with {shares}"
-    return phrase
-
-
 def _occurred_at(envelope: Mapping[str, Any]) -> datetime | None:
     """When the acl service made the change (a late delivery still lands at the right moment)."""
     try:
@@ -186,44 +175,32 @@ def _occurred_at(envelope: Mapping[str, Any]) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
-def _acl_groups(changes: Iterable[Mapping[str, Any]]) -> list[tuple[Any, dict[str, Any], list[int]]]:
-    """The datafiles' changes grouped by identical (safety_level, shared_with), in first-seen order.
-
-    Numbered before anything is looked up, so a redelivery numbers the groups the same way."""
-    groups: dict[tuple, tuple[Any, dict[str, Any], list[int]]] = {}
-    for change in changes:
-        number = datafile_number(change.get("resource"))
-        if number is None:
-            continue  # another service's resource
-        shared = dict(change.get("shared_with") or {})
-        key = (change.get("safety_level"), tuple(sorted(shared.items())))
-        groups.setdefault(key, (change.get("safety_level"), shared, []))[2].append(number)
-    return list(groups.values())
-
-
 def record_permissions_changed(history: Collection, *, datafiles: Collection, envelope: Mapping[str, Any]) -> int:
     """One entry per group of identical new permissions among the datafiles of an
-    `acl.permissions.changed` event; entry ids `<event_id>:<n>`. Returns how many entries it wrote."""
+    `acl.permissions.changed` event (shared/history.py `permission_entries`; entry ids
+    `<event_id>:<n>`, numbered over all the datafiles' groups before anything is looked up, so a
+    redelivery numbers them alike). Returns how many entries it wrote."""
     payload = envelope.get("payload") or {}
-    actor = payload.get("by_username")
-    reason = str(payload.get("reason") or "acl")
-    event_id = str(envelope.get("event_id"))
+    changes = []
+    for change in payload.get("changes") or []:
+        number = datafile_number(change.get("resource"))
+        if number is not None:  # not another service's resource
+            changes.append({**change, "resource": datafile(number)})
+    if not changes:
+        return 0
+    entries = permission_entries(changes, event_id=str(envelope.get("event_id")),
+                                 by_username=payload.get("by_username"), reason=payload.get("reason"))
+    # Only files that exist here: a change for a file deleted meanwhile is nothing to show.
+    numbers = sorted({datafile_number(change["resource"]) for change in changes})
+    present = {datafile(d["_id"]) for d in datafiles.find({"_id": {"$in": numbers}, "_tombstone": {"$ne": True}},
+                                                          {"_id": 1})}
+    at = _occurred_at(envelope)
     written = 0
-    for n, (level, shared, numbers) in enumerate(_acl_groups(payload.get("changes") or [])):
-        # Only files that exist here: a change for a file deleted meanwhile is nothing to show.
-        present = sorted(d["_id"] for d in datafiles.find({"_id": {"$in": numbers}, "_tombstone": {"$ne": True}},
-                                                          {"_id": 1}))
-        if not present:
-            continue
-        by = f"by {actor}" if actor else f"({reason})"
-        record_action(
-            history, actor=actor, action="permissions_changed", resources=[datafile(i) for i in present],
-            entry_id=f"{event_id}:{n}", at=_occurred_at(envelope),
-            description=f"permissions changed {by}: {_acl_phrase(level, shared)}",
-            source={"kind": "acl", "reason": reason},
-            result={"safety_level": level, "shared_with": shared, "reason": reason},
-        )
-        written += 1
+    for entry in entries:
+        entry["resources"] = [r for r in entry["resources"] if r in present]
+        if entry["resources"]:
+            record_action(history, **entry, at=at)
+            written += 1
     return written
 
 

@@ -18,12 +18,9 @@ from typing import Any, Iterable, Mapping
 
 from services.metadata.ids import parse_id, typed
 from services.metadata.store import LIVE, MetadataStore
-from shared.access import FRIENDLY, PRIVATE, PUBLIC
-from shared.history import describe_source, record_action, resource_history
+from shared.history import describe_source, permission_entries, record_action, resource_history
 
 SERVICE = "metadata"
-SAFETY_NAMES = {PUBLIC: "public", FRIENDLY: "friendly", PRIVATE: "private"}
-SHARE_NAMES = {1: "read", 2: "read and write"}
 
 Source = Mapping[str, Any] | None
 
@@ -185,42 +182,18 @@ def value_changed(store: MetadataStore, *, actor: str | None, action: str, prop:
 
 # --- permissions (the acl service's changes, applied by the worker) -------------------------------
 
-def _share_key(shared_with: Any) -> tuple[tuple[str, Any], ...]:
-    return tuple(sorted(((str(user), level) for user, level in dict(shared_with or {}).items()), key=lambda s: s[0]))
-
-
-def _share_name(level: Any) -> str:
-    # The acl service sends 1 or 2; anything else is shown as it came rather than failing the event.
-    return SHARE_NAMES.get(level, str(level)) if isinstance(level, int) else str(level)
-
-
-def _permission_text(safety_level: int, shared: tuple[tuple[str, Any], ...]) -> str:
-    text = SAFETY_NAMES.get(safety_level, str(safety_level))
-    if shared:
-        text += ", shared with " + ", ".join(f"{user} ({_share_name(level)})" for user, level in shared)
-    return text
-
-
 def permissions_changed(store: MetadataStore, *, event_id: str, changes: list[Mapping[str, Any]],
                         by_username: str | None, reason: str | None) -> None:
-    """One entry per group of changes with the same (safety level, shares), `_id` f"{event_id}:{n}".
+    """One entry per group of changes with the same (safety level, shares), `_id` f"{event_id}:{n}"
+    (shared/history.py `permission_entries`).
 
     `changes` are this service's valid section changes (acl.py `ours`). A late change (older than
     the section's current ACL) is still recorded: it happened at the acl service, and the history
     tells what was done, not what is in force. A redelivered event finds the same ids and adds nothing.
     """
-    groups: dict[tuple[int, tuple[tuple[str, Any], ...]], list[Mapping[str, Any]]] = {}
-    for change in changes:
-        groups.setdefault((int(change["safety_level"]), _share_key(change.get("shared_with"))), []).append(change)
-    reason = reason if isinstance(reason, str) else None
-    why = f" ({reason})" if reason and reason != "acl" else ""
-    for number, ((level, shared), members) in enumerate(groups.items()):
-        sections = [parse_id(c["resource"], "section") for c in members]
-        _record(store, actor=by_username, action="permissions_changed", resources=_ids("section", sections),
-                description=f"permissions changed {_by(by_username)}{why}: {_permission_text(level, shared)}",
-                source={"kind": "acl", "reason": reason or "acl"},
-                result={"safety_level": SAFETY_NAMES.get(level, level), "shared_with": dict(shared)},
-                entry_id=f"{event_id}:{number}")
+    sections = [{**change, "resource": typed("section", parse_id(change["resource"], "section"))} for change in changes]
+    for entry in permission_entries(sections, event_id=event_id, by_username=by_username, reason=reason):
+        record_action(store.history, **entry)
 
 
 # --- reading --------------------------------------------------------------------------------------

@@ -16,12 +16,10 @@ from typing import Any
 from pymongo.collection import Collection
 
 from services.neo.context import NeoContext
-from shared.history import RESOURCES_SHOWN, describe_source, record_action, resource_history
+from shared.history import RESOURCES_SHOWN, describe_source, permission_entries, record_action, resource_history
 from shared.identity import Identity
 
 SERVICE = "neo"
-SAFETY_NAMES = {1: "public", 2: "friendly", 3: "private"}
-SHARE_NAMES = {1: "read", 2: "read and write"}
 
 
 def _shown(neo_ids: Sequence[str]) -> list[str]:
@@ -125,37 +123,6 @@ def record_selection(history: Collection, *, identity: Identity, selection_id: s
 
 # --- permissions (services/neo/acl.py) -----------------------------------------------------------
 
-def describe_acl(safety_level: int, shared_with: Mapping[str, int]) -> str:
-    """"public, shared with bob (read)" / "private, not shared"."""
-    level = SAFETY_NAMES.get(safety_level, f"safety level {safety_level}")
-    if not shared_with:
-        return f"{level}, not shared"
-    shares = ", ".join(f"{name} ({SHARE_NAMES.get(int(lvl), lvl)})" for name, lvl in sorted(shared_with.items()))
-    return f"{level}, shared with {shares}"
-
-
-def _why(reason: str, by: str | None) -> str:
-    if reason == "inherited":
-        return "permissions inherited from the parent"
-    if reason == "user_deactivated":
-        return "permissions changed as a user was deactivated"
-    if reason == "leave" and by:
-        return f"permissions changed as {by} left the share"
-    return f"permissions changed by {by}" if by else "permissions changed"
-
-
-def acl_groups(changes: Iterable[Mapping[str, Any]]) -> list[tuple[int, dict[str, int], list[str]]]:
-    """The changes grouped by identical (safety_level, shared_with), in the event's order:
-    [(safety_level, shared_with, resources)]. A recursive share of a block is one group."""
-    groups: dict[tuple, tuple[int, dict[str, int], list[str]]] = {}
-    for change in changes:
-        shared = {str(k): int(v) for k, v in dict(change.get("shared_with") or {}).items()}
-        level = int(change["safety_level"])
-        key = (level, tuple(sorted(shared.items())))
-        groups.setdefault(key, (level, shared, []))[2].append(str(change["resource"]))
-    return list(groups.values())
-
-
 def record_permission_changes(
     history: Collection,
     *,
@@ -164,18 +131,14 @@ def record_permission_changes(
     owned: Iterable[Mapping[str, Any]],
     applied: set[str],
 ) -> None:
-    """One entry per group of `owned` changes (`{event_id}:{n}`, numbered over all owned changes so a
-    redelivery numbers them alike), naming the resources of `applied` only."""
-    by = payload.get("by_username")
-    reason = str(payload.get("reason") or "acl")
-    for number, (level, shared, resources) in enumerate(acl_groups(owned)):
-        touched = [r for r in resources if r in applied]
-        if not touched:
-            continue
-        record_action(history, actor=by, action="permissions_changed",
-                      resources=touched, description=f"{_why(reason, by)}: {describe_acl(level, shared)}",
-                      result={"safety_level": level, "shared_with": shared, "reason": reason},
-                      entry_id=f"{event_id}:{number}")
+    """One entry per group of `owned` changes (shared/history.py `permission_entries`: ids
+    `{event_id}:{n}`, numbered over all owned changes so a redelivery numbers them alike), naming the
+    resources of `applied` (the changes that took effect) only."""
+    for entry in permission_entries(owned, event_id=event_id, by_username=payload.get("by_username"),
+                                    reason=payload.get("reason")):
+        entry["resources"] = [r for r in entry["resources"] if r in applied]
+        if entry["resources"]:
+            record_action(history, **entry)
 
 
 # --- reading -------------------------------------------------------------------------------------

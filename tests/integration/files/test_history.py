@@ -178,7 +178,7 @@ def test_permission_changes_are_grouped_and_recorded_once(api, other, db):
     assert shared["id"] == f"{event['event_id']}:0" and shared["user"] == api.username
     assert shared["resources"] == [first["id"], second["id"]]
     assert shared["description"] == f"permissions changed by {api.username}: public, shared with {other.username} (read)"
-    assert shared["result"] == {"safety_level": 1, "shared_with": {other.username: 1}, "reason": "acl"}
+    assert shared["result"] == {"safety_level": 1, "safety": "public", "shared_with": {other.username: 1}, "reason": "acl"}
     private = entry(api, third["id"], "permissions_changed")
     assert private["id"] == f"{event['event_id']}:1" and private["description"].endswith(": private")
     assert db["history"].count_documents({"_id": {"$regex": f"^{event['event_id']}"}}) == 2
@@ -189,7 +189,7 @@ def test_inherited_permissions_have_no_actor(api, db):
     apply_permissions_changed(db, envelope("acl.permissions.changed", {
         "changes": [acl_change(fields, 1, api, level=2)], "by": None, "reason": "inherited"}))
     changed = entry(api, fields["id"], "permissions_changed")
-    assert changed["user"] is None and changed["description"] == "permissions changed (inherited): friendly"
+    assert changed["user"] is None and changed["description"] == "permissions changed by the system (inherited): friendly"
 
 
 # --- reading the history --------------------------------------------------------------------------------

@@ -220,7 +220,8 @@ def test_a_permission_event_applied_twice_records_one_entry_per_group(api, users
     assert set(first[0]["resources"]) == {one["id"], two["id"]}
     third = [e for e in entries(api, f"sections/{number(three['id'])}") if e["action"] == "permissions_changed"]
     assert [e["id"] for e in third] == [f"{event['event_id']}:1"]
-    assert third[0]["result"] == {"safety_level": "public", "shared_with": {}}
+    assert third[0]["result"] == {"safety_level": 1, "safety": "public", "shared_with": {}, "reason": "acl"}
+    assert third[0]["source"] == {"kind": "acl", "reason": "acl"}
 
 
 def test_system_and_late_permission_changes(api, permissions_changed):

@@ -183,7 +183,8 @@ def test_an_acl_event_applied_twice_records_one_entry(api, other, db, acl_event,
     assert entry["resources"] == [block, *segments]  # not section_4: not a neo object
     assert entry["actor"] == api.username
     assert entry["description"] == f"permissions changed by {api.username}: public, shared with {other.username} (read)"
-    assert entry["result"] == {"safety_level": 1, "shared_with": {other.username: 1}, "reason": "acl"}
+    assert entry["result"] == {"safety_level": 1, "safety": "public", "shared_with": {other.username: 1}, "reason": "acl"}
+    assert entry["source"] == {"kind": "acl", "reason": "acl"}
 
 
 def test_an_acl_event_makes_one_entry_per_distinct_acl(api, other, db, acl_event, deliver):
@@ -204,7 +205,8 @@ def test_a_late_or_inherited_change(api, db, acl_event, deliver):
     recorded = [e for e in entries(api, segment) if e["action"] == "permissions_changed"]
     assert [e["result"]["safety_level"] for e in recorded] == [1, 2]
     assert recorded[1]["user"] is None
-    assert recorded[1]["description"] == "permissions inherited from the parent: friendly, not shared"
+    assert recorded[1]["description"] == "permissions changed by the system (inherited): friendly"
+    assert recorded[1]["result"]["reason"] == "inherited" and recorded[1]["source"] == {"kind": "acl", "reason": "inherited"}
 
 
 # --- reading: dates, paging, access ---------------------------------------------------------------
