@@ -118,12 +118,11 @@ def _targets(ctx: NeoContext, identity: Identity, body: dict[str, Any]) -> dict[
             raise InvalidLabel("`selection_id` must be a saved selection id like 'selection_3'.", details={"field": "selection_id"})
         saved = selections.load_own(ctx, identity, str(raw_selection))
         neo_type = NEO_TYPES[saved["obj_type"]]
-        query = selections.build_query(ctx, identity, neo_type, saved["querysets"])
         ids = grouped[neo_type.name]
-        for doc in ctx.store.collection(neo_type).find(query, {"_id": 1}):
-            ids.add(doc["_id"])
-            if len(ids) > MAX_OBJECTS:
-                raise InvalidLabel(f"The selection has more than {MAX_OBJECTS} objects.", details={"field": "selection_id"})
+        found, total = selections.matching_ids(ctx, identity, neo_type, saved["querysets"], limit=MAX_OBJECTS + 1)
+        ids.update(found)
+        if total > MAX_OBJECTS or len(ids) > MAX_OBJECTS:
+            raise InvalidLabel(f"The selection has more than {MAX_OBJECTS} objects.", details={"field": "selection_id"})
     total = sum(len(ids) for ids in grouped.values())
     if total > MAX_OBJECTS:
         raise InvalidLabel(f"More than {MAX_OBJECTS} objects in one request.", details={"field": "apply_to"})

@@ -20,7 +20,7 @@ from services.neo.ids import neo_id
 from services.neo.query import LOOKUPS, InvalidFilter, filter_clause
 from services.neo.schema import NEO_TYPES, NeoType
 from services.neo.store import LIVE
-from shared.access import read_filter
+from shared.access import can_read, read_filter
 from shared.errors import BadRequest, Forbidden, NotFound
 from shared.identity import Identity
 from shared.mongo import next_sequence
@@ -150,18 +150,77 @@ def _clause(ctx: NeoContext, identity: Identity, neo_type: NeoType, key: str, ra
         raise
 
 
-def build_query(ctx: NeoContext, identity: Identity, neo_type: NeoType,
-                querysets: list[Mapping[str, Mapping[str, Any]]]) -> dict[str, Any]:
+QuerysetClauses = tuple[list[dict[str, Any]], list[dict[str, Any]]]
+
+
+def _queryset_clauses(ctx: NeoContext, identity: Identity, neo_type: NeoType,
+                      querysets: list[Mapping[str, Mapping[str, Any]]]) -> list[QuerysetClauses]:
+    """(filter clauses, exclude clauses) of each queryset; parent paths resolved once, here."""
+    return [([_clause(ctx, identity, neo_type, k, v, k) for k, v in queryset["filter"].items()],
+             [_clause(ctx, identity, neo_type, k, v, k) for k, v in queryset["exclude"].items()])
+            for queryset in querysets]
+
+
+def build_query(identity: Identity, clauses: list[QuerysetClauses]) -> dict[str, Any]:
     """One MongoDB filter: live, readable, and (filters AND NOT excludes) of any queryset."""
     alternatives = []
-    for queryset in querysets:
-        clauses = [_clause(ctx, identity, neo_type, k, v, k) for k, v in queryset["filter"].items()]
-        excludes = [_clause(ctx, identity, neo_type, k, v, k) for k, v in queryset["exclude"].items()]
+    for filters, excludes in clauses:
+        both = list(filters)
         if excludes:
-            clauses.append({"$nor": [{"$and": excludes}]})
-        alternatives.append({"$and": clauses} if clauses else {})
+            both.append({"$nor": [{"$and": excludes}]})
+        alternatives.append({"$and": both} if both else {})
     chosen = alternatives[0] if len(alternatives) == 1 else {"$or": alternatives}
     return {"$and": [LIVE, read_filter(identity), chosen]}
+
+
+def _index_rank(neo_type: NeoType, field: str) -> int:
+    if field in neo_type.parents:
+        return 0  # a parent link narrows most: a few parents' children
+    if field == "labels":
+        return 1
+    return 2 if any(a.name == field for a in neo_type.attributes) else 3
+
+
+def flat_query(neo_type: NeoType, clauses: list[QuerysetClauses]) -> dict[str, Any] | None:
+    """The selection as one flat filter led by its most selective indexed field, or None when it
+    is not one queryset of plain field conditions on at least one indexed field.
+
+    Why: the MongoDB stand-in (SecantusDB) uses an index only for a filter whose top level has no
+    operator, and only for the first indexed field; `$and` / `$or` make it scan the collection.
+    Permissions are then checked on the matches (`run_flat`), not in the filter."""
+    if len(clauses) != 1 or clauses[0][1]:
+        return None
+    merged: dict[str, Any] = {}
+    for clause in clauses[0][0]:
+        for field, condition in clause.items():
+            if field.startswith("$") or field in merged or field in LIVE:
+                return None
+            merged[field] = condition
+    ordered = sorted(merged, key=lambda field: _index_rank(neo_type, field))
+    if not ordered or _index_rank(neo_type, ordered[0]) > 2:
+        return None
+    return {**{field: merged[field] for field in ordered}, **LIVE}
+
+
+def run_flat(collection, identity: Identity, query: dict[str, Any], *, limit: int, offset: int
+             ) -> tuple[list[int], int]:
+    """(ids of the page, total) of the readable matches of a flat filter."""
+    projection = {"_id": 1, "owner": 1, "readers": 1, "safety_level": 1}
+    readable = sorted(doc["_id"] for doc in collection.find(query, projection) if can_read(doc, identity))
+    return readable[offset:offset + limit], len(readable)
+
+
+def matching_ids(ctx: NeoContext, identity: Identity, neo_type: NeoType, querysets, *, limit: int, offset: int = 0
+                 ) -> tuple[list[int], int]:
+    """(object ids of the page, total) of the readable objects the querysets select, by id."""
+    clauses = _queryset_clauses(ctx, identity, neo_type, querysets)
+    collection = ctx.store.collection(neo_type)
+    flat = flat_query(neo_type, clauses)
+    if flat is not None:
+        return run_flat(collection, identity, flat, limit=limit, offset=offset)
+    query = build_query(identity, clauses)
+    page = collection.find(query, {"_id": 1}).sort("_id", 1).skip(offset).limit(limit)
+    return [doc["_id"] for doc in page], collection.count_documents(query)
 
 
 def run(ctx: NeoContext, identity: Identity, neo_type: NeoType, querysets, args: Mapping[str, str]
@@ -169,11 +228,8 @@ def run(ctx: NeoContext, identity: Identity, neo_type: NeoType, querysets, args:
     """(neo_ids of the page, total, offset), paged like NEO lists."""
     paging = {k: v for k, v in args.items() if k in PAGING_PARAMETERS}
     limit, offset = parse_paging(paging, default_page=ctx.limits.default_page, max_page=ctx.limits.max_page)
-    query = build_query(ctx, identity, neo_type, querysets)
-    collection = ctx.store.collection(neo_type)
-    total = collection.count_documents(query)
-    page = collection.find(query, {"_id": 1}).sort("_id", 1).skip(offset).limit(limit)
-    return [neo_id(neo_type.name, doc["_id"]) for doc in page], total, offset
+    ids, total = matching_ids(ctx, identity, neo_type, querysets, limit=limit, offset=offset)
+    return [neo_id(neo_type.name, number) for number in ids], total, offset
 
 
 # --- saved selections -----------------------------------------------------------------------------
