@@ -189,3 +189,23 @@ def test_relay_run_loop_publishes_new_events_as_they_come(events_db, bus, thread
     assert wait_until(lambda: events_db["things"].count_documents({"_outbox_pending": True}) == 0, timeout=5)
     if not with_events:
         assert events_db["things"].count_documents({}) == 0
+
+
+def test_run_out_and_old_style_leases_are_claimed_again(events_db, bus):
+    from datetime import datetime, timedelta, timezone
+
+    bus.probe()
+    things = events_db["things"]
+    past = datetime.now(timezone.utc) - timedelta(minutes=5)
+    future = datetime.now(timezone.utc) + timedelta(minutes=5)
+    leases = {1: {"until": past, "by": "gone"}, 2: past, 3: {"until": future, "by": "busy"}}
+    for number, lease in leases.items():
+        event = make_envelope("svc.thing.created", {"n": number}, producer="svc")
+        things.insert_one({"_id": number, **outbox_fields(event), "_outbox_lease": lease})
+    relay = new_relay(events_db, bus)
+    try:
+        assert sorted(relay._candidates(things, 10)) == [1, 2]
+        claimed, _ = relay._claim_many(things, [1, 2, 3])
+        assert [doc["_id"] for doc in claimed] == [1, 2]
+    finally:
+        relay.close()
