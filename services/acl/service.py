@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping
 
-from pymongo.errors import DuplicateKeyError
+from pymongo import UpdateOne
+from pymongo.errors import BulkWriteError
 
 from services.acl import events
 from services.acl.clients import ResourceDirectory, UserDirectory
@@ -52,6 +53,9 @@ def acl_view(record: Mapping[str, Any]) -> dict[str, Any]:
 
 # --- records --------------------------------------------------------------------------------------
 
+DUPLICATE_KEY = 11000
+
+
 def _record_fields(acl: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "owner": acl.get("owner"),
@@ -62,18 +66,35 @@ def _record_fields(acl: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _remembered(resource: str, acl: Mapping[str, Any], parents: list[str], version: int,
+                created_at: datetime | None) -> UpdateOne:
+    return UpdateOne(
+        {"_id": resource, **LIVE},
+        {"$set": {"parents": parents, "service": service_of(resource)},
+         "$setOnInsert": {**_record_fields(acl), "version": int(version), "created_at": created_at or now()}},
+        upsert=True,
+    )
+
+
 def remember(store: AclStore, resource: str, *, acl: Mapping[str, Any], parents: list[str],
              version: int = 0, created_at: datetime | None = None) -> None:
     """Record a resource the first time this service hears of it (never over a newer record)."""
+    remember_many(store, [(resource, acl, parents)], created_at=created_at, version=version)
+
+
+def remember_many(store: AclStore, resources: list[tuple[str, Mapping[str, Any], list[str]]], *,
+                  created_at: datetime | None = None, version: int = 0) -> None:
+    """`remember` for many (resource, acl, parents) in one write."""
+    if not resources:
+        return
     try:
-        store.records.update_one(
-            {"_id": resource, **LIVE},
-            {"$set": {"parents": parents, "service": service_of(resource)},
-             "$setOnInsert": {**_record_fields(acl), "version": int(version), "created_at": created_at or now()}},
-            upsert=True,
-        )
-    except DuplicateKeyError:
-        pass  # the resource was deleted already: a late `created` must not bring it back
+        store.records.bulk_write([_remembered(r, acl, parents, version, created_at) for r, acl, parents in resources],
+                                 ordered=False)
+    except BulkWriteError as exc:
+        # A duplicate key is a resource deleted already: a late `created` must not bring it back.
+        others = [e for e in exc.details.get("writeErrors", []) if e.get("code") != DUPLICATE_KEY]
+        if others:
+            raise
 
 
 def load_record(ctx: AclContext, resource: str) -> dict[str, Any] | None:

@@ -5,7 +5,8 @@ id, deletes kept as tombstones):
 
 | routing key                                       | fields read                                  |
 |---------------------------------------------------|----------------------------------------------|
-| neo.object.created                                | neo_id, parents ({type: neo_id}), acl, owner |
+| neo.objects.created                               | owner, objects: [{neo_id, parents, acl}]     |
+| neo.object.created (one object, older producers)  | neo_id, parents ({type: neo_id}), acl, owner |
 | neo.object.updated                                | neo_id, parents (when given)                 |
 | neo.object.deleted                                | neo_id                                       |
 | neo.objects.updated                               | parents ({neo_id: parents}, when links moved)|
@@ -26,8 +27,9 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Mapping
 
 from services.acl.resources import parent_ids
-from services.acl.service import ACL_KEYS, AclContext, Plan, commit, remember, settle
+from services.acl.service import ACL_KEYS, AclContext, Plan, commit, remember, remember_many, settle
 from services.acl.store import LIVE
+from shared.access import IN_CHUNK
 
 log = logging.getLogger(__name__)
 QUEUE = "acl.resources"
@@ -59,6 +61,32 @@ def created(ctx: AclContext, envelope: Mapping[str, Any], resource: str, parents
     settle(ctx.store)  # a recursive change still being applied must be seen by the check below
     remember(ctx.store, resource, acl=acl, parents=parents, created_at=at)
     inherit_late_recursive_change(ctx, resource, parents, created_at=at)
+
+
+def objects_created(ctx: AclContext, envelope: Mapping[str, Any]) -> None:
+    """`neo.objects.created`: the objects of one create request, remembered in one write."""
+    payload = envelope.get("payload") or {}
+    at = _occurred_at(envelope)
+    settle(ctx.store)
+    created_here = []
+    for obj in payload.get("objects") or []:
+        acl = dict(obj.get("acl") or {})
+        acl.setdefault("owner", payload.get("owner"))
+        created_here.append((obj["neo_id"], acl, parent_ids(obj.get("parents"))))
+    remember_many(ctx.store, created_here, created_at=at)
+    shared = _shared_recursively(ctx, {p for _, _, parents in created_here for p in parents})
+    for resource, _, parents in created_here:
+        if shared.intersection(parents):
+            inherit_late_recursive_change(ctx, resource, parents, created_at=at)
+
+
+def _shared_recursively(ctx: AclContext, parents: set[str]) -> set[str]:
+    """The `parents` ever given a recursive change: only their new children need the late check."""
+    ordered, found = sorted(parents), set()
+    for start in range(0, len(ordered), IN_CHUNK):
+        query = {"_id": {"$in": ordered[start:start + IN_CHUNK]}, "recursive_version": {"$exists": True}}
+        found.update(doc["_id"] for doc in ctx.store.records.find(query, {"_id": 1}))
+    return found
 
 
 def inherit_late_recursive_change(ctx: AclContext, resource: str, parents: list[str], *, created_at: datetime) -> None:
@@ -121,6 +149,7 @@ def handlers(ctx: AclContext) -> dict[str, Callable[[dict], None]]:
         set_parents(ctx, typed("datafile", p["datafile_id"]), parent_ids(typed("section", p.get("section_id"))))
 
     return {
+        "neo.objects.created": lambda e: objects_created(ctx, e),
         "neo.object.created": neo_created,
         "neo.object.updated": neo_updated,
         "neo.object.deleted": lambda e: deleted(ctx, payload(e)["neo_id"]),

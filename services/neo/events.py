@@ -2,7 +2,8 @@
 
 | routing key          | payload                                                              |
 |----------------------|----------------------------------------------------------------------|
-| neo.object.created   | neo_id, type, owner, parents ({type: neo_id}), source, acl           |
+| neo.objects.created  | type, owner, source, objects: [{neo_id, parents ({type: neo_id}),    |
+|                      | acl}]: one create request, CREATED_PER_EVENT (500) objects at most   |
 | neo.object.updated   | neo_id, type, fields (names changed), parents (after the change)     |
 | neo.object.deleted   | neo_id, type, owner                                                  |
 | neo.objects.updated  | type, neo_ids, fields, parents ({neo_id: parents after the change},  |
@@ -28,15 +29,16 @@ from typing import Any, ClassVar
 PRODUCER = "neo"
 
 
+CREATED_PER_EVENT = 500
+
+
 @dataclass(frozen=True)
-class ObjectCreated:
-    routing_key: ClassVar[str] = "neo.object.created"
-    neo_id: str
+class ObjectsCreated:
+    routing_key: ClassVar[str] = "neo.objects.created"
     type: str
     owner: int
-    parents: dict[str, str] = field(default_factory=dict)
     source: str | None = None
-    acl: dict[str, Any] = field(default_factory=dict)
+    objects: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

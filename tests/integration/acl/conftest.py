@@ -69,8 +69,8 @@ def created_event(resource: str, owner: int, parent: str | None, acl: dict, at=N
                    "section_id": int(parent.rpartition("_")[2]) if parent else None}
         return envelope("files.datafile.created", payload, at=at)
     parents = {parent.rpartition("_")[0]: parent} if parent else {}
-    return envelope("neo.object.created", {"neo_id": resource, "type": kind, "owner": owner, "parents": parents,
-                                           "acl": full_acl}, at=at)
+    return envelope("neo.objects.created", {"type": kind, "owner": owner, "source": None, "objects": [
+        {"neo_id": resource, "parents": parents, "acl": full_acl}]}, at=at)
 
 
 class AclHarness:

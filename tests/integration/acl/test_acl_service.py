@@ -356,3 +356,32 @@ def test_bulk_updated_neo_links_move_objects_in_the_tree(acl, people):
                                                 "parents": {"event_1": {"segment": "segment_2"}}}))
     acl.post("segment_2", alice, {"safety_level": 1}, recursive="true")
     assert {c["resource"] for c in acl.changes()} == {"segment_2", "event_1"}
+
+
+def test_objects_created_in_one_request_arrive_in_one_event(acl, people):
+    alice, bob, _ = people
+    acl.create("segment_1", alice)
+    acl.create("segment_2", alice)
+    before = datetime.now(timezone.utc) - timedelta(seconds=1)
+    acl.post("segment_1", alice, {"shared_with": {"bob": 1}}, recursive="true")
+    private = {"owner": alice.user_id, "safety_level": 3, "shared_with": {}, "readers": [], "writers": []}
+    signals = [{"neo_id": f"analogsignal_{n}", "parents": {"segment": f"segment_{1 + n % 2}"}, "acl": private}
+               for n in range(1, 7)]
+    acl.handle(envelope("neo.objects.created", {"type": "analogsignal", "owner": alice.user_id, "source": None,
+                                                "objects": signals}, at=before))
+    # under the segment shared while they were being created: they take its ACL; the others keep theirs
+    assert [acl.record(f"analogsignal_{n}")["shared_with"] for n in range(1, 7)] == [{}, {"bob": 1}] * 3
+    acl.post("segment_2", alice, {"safety_level": 1}, recursive="true")
+    assert {c["resource"] for c in acl.changes()[-4:]} == {"segment_2", "analogsignal_1", "analogsignal_3",
+                                                           "analogsignal_5"}
+
+
+def test_a_single_object_created_event_of_an_older_producer_is_still_read(acl, people):
+    alice, *_ = people
+    acl.create("segment_1", alice)
+    acl.handle(envelope("neo.object.created", {"neo_id": "analogsignal_1", "type": "analogsignal",
+                                               "owner": alice.user_id, "parents": {"segment": "segment_1"},
+                                               "acl": {"owner": alice.user_id, "safety_level": 3}}))
+    acl.post("segment_1", alice, {"safety_level": 2}, recursive="true")
+    assert {c["resource"] for c in acl.changes()} >= {"segment_1", "analogsignal_1"}
+

@@ -165,13 +165,13 @@ def test_a_child_inherits_the_parents_acl_and_the_created_event_carries_it(db, p
     segment = api.create("segment", block=block)["neo_id"]
     doc = stored(db, segment)
     assert acl_fields(doc) == (1, {other.username: 1}, [other.user_id], [], None)
-    created = [e for e in doc["_outbox"] if e["type"] == "neo.object.created"]
+    created = [e for e in doc["_outbox"] if e["type"] == "neo.objects.created"]
     assert len(created) == 1
-    payload = created[0]["payload"]
-    assert payload["parents"] == {"block": block}
+    (payload,) = created[0]["payload"]["objects"]
+    assert payload["neo_id"] == segment and payload["parents"] == {"block": block}
     assert payload["acl"] == {"owner": api.user_id, "safety_level": 1, "shared_with": {other.username: 1},
                               "readers": [other.user_id], "writers": []}
-    plain = stored(db, api.create("block")["neo_id"])["_outbox"][0]["payload"]
+    plain = stored(db, api.create("block")["neo_id"])["_outbox"][0]["payload"]["objects"][0]
     assert plain["acl"] == {"owner": api.user_id, "safety_level": 3, "shared_with": {}, "readers": [], "writers": []}
 
 
