@@ -230,6 +230,29 @@ def service_duration_ms(log_path: Path, method: str, path_prefix: str) -> float 
     return found
 
 
+
+def stop_system(system, *, external_mongo: str | None, db_prefix: str, exchange: str) -> None:
+    """Stop a bench's system and remove what it left in a shared MongoDB and RabbitMQ; a failing
+    cleanup is printed, never raised (it must not hide the bench's own error)."""
+    import pymongo
+
+    amqp_url = system.amqp_url
+    system.stop()
+    if external_mongo:
+        try:
+            client = pymongo.MongoClient(external_mongo, serverSelectionTimeoutMS=5000)
+            for name in client.list_database_names():
+                if name.startswith(db_prefix):
+                    client.drop_database(name)
+            client.close()
+        except Exception as exc:
+            print(f"  could not drop the {db_prefix}* databases: {exc}", flush=True)
+    if amqp_url:
+        try:
+            system.delete_broker_topology(exchange)
+        except Exception as exc:
+            print(f"  could not delete the exchange {exchange}: {exc}", flush=True)
+
 def register_and_login(gateway: str) -> requests.Session:
     name = f"bench{uuid.uuid4().hex[:10]}"
     password = "a long enough bench password"
@@ -520,22 +543,7 @@ def main(argv: list[str] | None = None) -> int:
                   + (f"; missed: {', '.join(missed)}" if missed else ""), flush=True)
         finally:
             if system is not None:
-                amqp_url = system.amqp_url
-                system.stop()
-                if external_mongo:
-                    try:
-                        client = pymongo.MongoClient(external_mongo, serverSelectionTimeoutMS=5000)
-                        for name in client.list_database_names():
-                            if name.startswith(db_prefix):
-                                client.drop_database(name)
-                        client.close()
-                    except Exception as exc:  # cleanup must not hide the bench's own error
-                        print(f"  could not drop the {db_prefix}* databases: {exc}", flush=True)
-                if amqp_url:
-                    try:
-                        system.delete_broker_topology(exchange)
-                    except Exception as exc:
-                        print(f"  could not delete the exchange {exchange}: {exc}", flush=True)
+                stop_system(system, external_mongo=external_mongo, db_prefix=db_prefix, exchange=exchange)
     results["total_seconds"] = round(time.perf_counter() - began, 1)
     print(json.dumps(results), flush=True)
     return 0

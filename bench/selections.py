@@ -168,9 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", default=None, help="where to put the temporary files (default: system temp)")
     args, _ignored = parser.parse_known_args(argv)  # `python -m bench selections` passes the runner's args
 
-    import pymongo
-
-    from bench.neo import register_and_login, verdict
+    from bench.neo import register_and_login, stop_system, verdict
     from stack.procs import free_port
     from stack.system import System
 
@@ -278,22 +276,7 @@ def main(argv: list[str] | None = None) -> int:
             results["pass"] = {"selection_ms": sel["median_ms"] < TARGET_SELECTION_MS}
         finally:
             if system is not None:
-                amqp_url = system.amqp_url
-                system.stop()
-                if external_mongo:
-                    try:
-                        client = pymongo.MongoClient(external_mongo, serverSelectionTimeoutMS=5000)
-                        for name in client.list_database_names():
-                            if name.startswith(db_prefix):
-                                client.drop_database(name)
-                        client.close()
-                    except Exception as exc:  # cleanup must not hide the bench's own error
-                        print(f"  could not drop the {db_prefix}* databases: {exc}", flush=True)
-                if amqp_url:
-                    try:
-                        system.delete_broker_topology(exchange)
-                    except Exception as exc:
-                        print(f"  could not delete the exchange {exchange}: {exc}", flush=True)
+                stop_system(system, external_mongo=external_mongo, db_prefix=db_prefix, exchange=exchange)
     results["total_seconds"] = round(time.perf_counter() - began, 1)
     print(f"  total bench time {results['total_seconds']:.0f} s", flush=True)
     print(json.dumps(results), flush=True)
