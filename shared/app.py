@@ -9,6 +9,7 @@ from typing import Any, Callable, Mapping
 
 from flask import Flask, Response, g, request
 
+from shared.bodies import bound_service_bodies
 from shared.config import load_config
 from shared.errors import register_error_handlers
 from shared.health import amqp_check, init_health
@@ -61,8 +62,11 @@ def build_service_app(
     *,
     defaults: Mapping[str, Any],
     config: Mapping[str, Any] | None = None,
+    body_limit_key: str = "MAX_BODY_BYTES",
 ) -> Flask:
-    """A Flask app with config, logs, errors, identity, request ids, metrics, health and MongoDB."""
+    """A Flask app with config, logs, errors, request ids, bounded bodies, identity, metrics, health
+    and MongoDB. Request bodies are limited to `config[body_limit_key]` bytes on every route; a
+    service raises the limit of its upload routes with `shared.bodies.allow_large_bodies`."""
     app = Flask(service)
     app.config.update(load_config(defaults, config))
     app.url_map.strict_slashes = False
@@ -70,6 +74,7 @@ def build_service_app(
     configure_logging(service, level=app.config["LOG_LEVEL"], fmt=app.config["LOG_FORMAT"])
     register_error_handlers(app)
     _init_request_id(app)
+    bound_service_bodies(app, default_key=body_limit_key)
     init_identity(app)
     _init_access_log(app)
     init_metrics(app, service)

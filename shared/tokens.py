@@ -15,7 +15,8 @@ ISSUER = "gnode-auth"
 AUDIENCE = "gnode"
 ALGORITHM = "HS256"
 LEEWAY_SECONDS = 5
-# Only for a first local run; `make run` generates a real secret into var/secrets.env.
+# Published, so accepted only with GNODE_DEV_MODE=true (shared/config.py); `make run` generates a
+# real secret into var/secrets.env.
 DEV_JWT_SECRET = "dev-jwt-secret-not-for-production-use-000"
 
 
@@ -33,6 +34,8 @@ class InvalidToken(Exception):
 
 
 def issue_token(*, user_id: int, username: str, secret: str, ttl_seconds: int, now: float | None = None) -> tuple[str, SessionToken]:
+    if not secret:
+        raise ValueError("no JWT_SECRET: this process may not issue session tokens")
     issued = int(now if now is not None else time.time())
     session = SessionToken(user_id, username, uuid.uuid4().hex, issued, issued + ttl_seconds)
     claims = {

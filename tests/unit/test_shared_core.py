@@ -17,15 +17,16 @@ OTHER = "another-secret-0123456789abcdef-01234"
 
 def test_config_reads_environment_with_types_and_overrides():
     defaults = {"PORT": 1, "OPEN": True, "RATIO": 0.5, "NAME": "x"}
-    env = {"PORT": "8080", "OPEN": "false", "RATIO": "2.5", "NAME": "gnode", "MONGO_URL": "mongodb://db"}
+    env = {"PORT": "8080", "OPEN": "false", "RATIO": "2.5", "NAME": "gnode", "MONGO_URL": "mongodb://db",
+           "INTERNAL_SECRET": SECRET}
     config = load_config(defaults, {"NAME": "override"}, environ=env)
     assert config["PORT"] == 8080 and config["OPEN"] is False and config["RATIO"] == 2.5
     assert config["NAME"] == "override" and config["MONGO_URL"] == "mongodb://db"
     assert config["EVENT_EXCHANGE"] == "gnode"
     with pytest.raises(ConfigError, match="PORT must be an integer"):
-        load_config(defaults, environ={"PORT": "eighty"})
+        load_config(defaults, environ={"PORT": "eighty", "INTERNAL_SECRET": SECRET})
     with pytest.raises(ConfigError, match="OPEN must be a boolean"):
-        load_config(defaults, environ={"OPEN": "maybe"})
+        load_config(defaults, environ={"OPEN": "maybe", "INTERNAL_SECRET": SECRET})
 
 
 def _app_raising(exc):
