@@ -1,4 +1,6 @@
 # One image for every service and the gateway; compose.yaml picks the command.
+# It holds no secret and does not set GNODE_DEV_MODE: a container refuses to start without real
+# INTERNAL_SECRET (and JWT_SECRET for auth and the gateway) given at run time.
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus
 WORKDIR /app

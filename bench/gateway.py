@@ -42,7 +42,7 @@ def create_upstream():
 
     @app.get("/internal/revocations/")
     def revocations():
-        return jsonify(revoked=[], now=time.time())
+        return jsonify(revoked=[], last=0, more=False)
 
     @app.get("/readyz")
     def readyz():

@@ -1,4 +1,5 @@
-"""The gateway app: routing, authentication, identity forwarding and the streaming proxy.
+"""The gateway app: routing, authentication, cross-site checks, bounded bodies, identity
+forwarding and the streaming proxy.
 
 Production: `gunicorn -c shared/gunicorn_conf.py 'gateway.app:create_app()'` (gthread workers).
 Nothing connects at import time or in `create_app`; the revocation poller starts on the first
@@ -16,7 +17,16 @@ from typing import Any, Mapping
 import requests
 from flask import Flask, Response, g, request
 
-from gateway.auth import RevocationCache, RevokedToken, VerifiedTokens, check_token, extract_token
+from gateway.auth import (
+    RevocationCache,
+    RevokedToken,
+    VerifiedTokens,
+    check_token,
+    client_address,
+    extract_token,
+    parse_trusted_proxies,
+)
+from gateway.csrf import is_cross_site, trusted_origins
 from gateway.health import init_health
 from gateway.proxy import (
     ClientBodyError,
@@ -24,13 +34,23 @@ from gateway.proxy import (
     SizedRequestBody,
     UpstreamBody,
     Upstreams,
+    connection_reusable,
     downstream_response_headers,
     upstream_request_headers,
 )
-from gateway.routes import SERVICE_URL_KEYS, Route, is_login_path, resolve
+from gateway.routes import (
+    SERVICE_URL_KEYS,
+    Route,
+    changes_state,
+    is_login_path,
+    resolve,
+    starts_a_session,
+    takes_uploads,
+)
+from shared.bodies import bound_request_bodies
 from shared.config import COMMON_DEFAULTS, load_config
 from shared.envelope import json_response
-from shared.errors import ApiError, BadRequest, NotFound, ServiceUnavailable, register_error_handlers
+from shared.errors import ApiError, BadRequest, Forbidden, NotFound, ServiceUnavailable, register_error_handlers
 from shared.identity import REQUEST_ID_HEADER, Identity, encode_identity
 from shared.logs import configure_logging
 from shared.metrics import init_metrics
@@ -50,9 +70,20 @@ DEFAULTS: dict[str, Any] = {
     "INTERNAL_SECRET": COMMON_DEFAULTS["INTERNAL_SECRET"],
     "SESSION_COOKIE": "sessionid",
     "REVOCATION_POLL_SECONDS": 0.3,
+    # Proxies in front of the gateway (addresses or CIDRs, comma-separated) whose X-Forwarded-For
+    # names the client; from any other peer the header is ignored (gateway/auth.py).
+    "TRUSTED_PROXIES": "",
     "UPSTREAM_CONNECT_TIMEOUT": 3.0,
     "UPSTREAM_READ_TIMEOUT": 300.0,
     "STREAM_CHUNK_BYTES": 1024 * 1024,
+    # Request bodies: uploads to /datafiles/ and /electrophysiology/ (a datafile, arrays as .npy
+    # parts) up to the files service's MAX_UPLOAD_BYTES plus the multipart framing; every other
+    # route up to the largest ordinary body a service takes (an odML import, IMPORT_MAX_BYTES).
+    "GATEWAY_MAX_UPLOAD_BYTES": 64 * 1024**3 + 1024 * 1024,
+    "GATEWAY_MAX_BODY_BYTES": 64 * 1024 * 1024,
+    # Origins a browser may send state-changing requests from, besides the host it addressed.
+    "PUBLIC_URL": "http://127.0.0.1:8000",
+    "TRUSTED_ORIGINS": "",  # comma-separated, e.g. "https://lab.example.org,https://ui.example.org"
 }
 
 PROXY_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
@@ -66,6 +97,12 @@ class GatewayTimeout(ApiError):
 
 class BadGateway(ApiError):
     http_status, message_type, message = 502, "bad_gateway", "The service gave an invalid answer."
+
+
+class CrossSiteRequest(Forbidden):
+    message_type = "cross_site_request"
+    message = ("This request was sent by another web site with your session cookie; it is refused. "
+               "Use the site itself, or a script with `Authorization: Bearer <token>`.")
 
 
 class InvalidTokenError(ApiError):
@@ -122,6 +159,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         g.request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
         state.revocations.ensure_started()
 
+    def _route_body_limit() -> int | None:
+        route = resolve(request.path)
+        return int(app.config["GATEWAY_MAX_UPLOAD_BYTES"]) if route is not None and takes_uploads(route) else None
+
+    bound_request_bodies(app, default_key="GATEWAY_MAX_BODY_BYTES", limit_for=_route_body_limit)
     init_metrics(app, "gateway")
 
     @app.after_request
@@ -149,6 +191,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         if route is None:
             raise NotFound(f"Nothing is served at {request.path}.")
         g.upstream = route.service
+        _refuse_cross_site(route)
         identity = _authenticate(route)
         base_url = app.config[SERVICE_URL_KEYS[route.service]]
         if not base_url:
@@ -156,9 +199,25 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         return _forward(route, base_url, identity)
 
     app.add_url_rule("/<path:path>", "proxy", proxy, methods=PROXY_METHODS)
+    trusted = trusted_origins(app.config["PUBLIC_URL"], app.config["TRUSTED_ORIGINS"])
+
+    def _refuse_cross_site(route: Route) -> None:
+        # Only the cookie rides along on forged requests (a Bearer header never does), and a
+        # login started by another site would put the browser in the attacker's account.
+        source = extract_token(request.headers, request.cookies, app.config["SESSION_COOKIE"])
+        by_cookie = source is not None and source.from_cookie
+        guarded = (by_cookie and changes_state(request.method, route.upstream_path)) or starts_a_session(
+            request.method, route.upstream_path
+        )
+        if guarded and is_cross_site(request.headers, host=request.host, trusted=trusted,
+                                     without_origin=request.method in ("GET", "HEAD")):
+            raise CrossSiteRequest(details={"origin": request.headers.get("Origin"),
+                                            "sec_fetch_site": request.headers.get("Sec-Fetch-Site")})
+
+    trusted_proxies = parse_trusted_proxies(app.config["TRUSTED_PROXIES"])
 
     def _authenticate(route: Route) -> Identity:
-        client_ip = request.remote_addr
+        client_ip = client_address(request.remote_addr, request.headers.getlist("X-Forwarded-For"), trusted_proxies)
         source = extract_token(request.headers, request.cookies, app.config["SESSION_COOKIE"])
         if source is None:
             return Identity(client_ip=client_ip)
@@ -204,9 +263,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             host=request.host,
             data_prefix=route.data_prefix,
         )
+        request_body = _request_body()
         try:
             upstream = state.upstreams.send(
-                request.method, base_url, route.upstream_path, request.query_string, headers, _request_body()
+                request.method, base_url, route.upstream_path, request.query_string, headers, request_body
             )
         except ClientBodyError as exc:
             raise BadRequest(
@@ -224,7 +284,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         status = upstream.status_code
         expect_body = request.method != "HEAD" and status not in (204, 304) and not 100 <= status < 200
         body = UpstreamBody(
-            upstream, int(app.config["STREAM_CHUNK_BYTES"]), expect_body=expect_body, label=route.service
+            upstream, int(app.config["STREAM_CHUNK_BYTES"]), expect_body=expect_body, label=route.service,
+            reusable=connection_reusable(request_body, status),
         )
         try:
             response = Response(body, status=status)

@@ -1,35 +1,44 @@
-"""Public token verification and the per-process revocation cache (DESIGN.md section 3).
+"""Public token verification, the per-process revocation cache and the client address
+(DESIGN.md section 3).
 
 The token comes from `Authorization: Bearer <token>` or the session cookie. It is verified with
 `shared.tokens.verify_token`, then checked against the set of revoked session ids (`jti`), which
-a background thread keeps fresh by polling the auth service's
-`GET /internal/revocations/?since=<epoch>` every REVOCATION_POLL_SECONDS.
+a background thread keeps fresh by asking the auth service every REVOCATION_POLL_SECONDS for the
+revocations numbered after the last one it has (`GET /internal/revocations/?after=<seq>`; the
+auth service numbers them in the order they are written, services/auth/revocations.py).
+
+Until the first answer has arrived, this process cannot tell a revoked token from a valid one:
+token-bearing requests are then refused with 503 `revocations_unavailable` and `Retry-After`
+(not 401, which would make clients drop a token that may be valid). Requests without a token are
+not affected. Once synchronised, an outage of the auth service keeps what is known.
 """
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import requests
 
-from shared.tokens import InvalidToken, SessionToken, verify_token
+from shared.config import ConfigError
+from shared.errors import ServiceUnavailable
+from shared.tokens import LEEWAY_SECONDS, InvalidToken, SessionToken, verify_token
 
 log = logging.getLogger("gnode.gateway.auth")
 
 REVOCATIONS_PATH = "/internal/revocations/"
-# Ask again for a little before the last answer's `now`, so that a revocation committed while the
-# previous answer was being produced is never missed (entries are idempotent).
-SINCE_OVERLAP_SECONDS = 2.0
-# How long a first token-bearing request waits for the first revocation list of this process.
+# How long the first token-bearing request of a process waits for the first revocation poll.
 INITIAL_SYNC_WAIT_SECONDS = 1.0
+# Pages of revocations read in one poll before the next tick goes on (a first sync of a big log).
+MAX_PAGES_PER_POLL = 100
 WARN_EVERY_SECONDS = 30.0
 
-Fetch = Callable[[float], Mapping[str, Any]]
+Fetch = Callable[[int], Mapping[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -52,6 +61,15 @@ def extract_token(headers: Mapping[str, str], cookies: Mapping[str, str], cookie
 
 class RevokedToken(InvalidToken):
     pass
+
+
+class RevocationsUnavailable(ServiceUnavailable):
+    message_type = "revocations_unavailable"
+    message = ("The gateway has not yet received the list of revoked sessions from the auth service, "
+               "so it cannot accept a session token; try again shortly.")
+
+    def __init__(self) -> None:
+        super().__init__(headers={"Retry-After": "1"})
 
 
 class RevocationCache:
@@ -78,9 +96,9 @@ class RevocationCache:
         self._custom_fetch = fetch is not None
         self._clock = clock
         self._revoked: dict[str, float] = {}
-        self._since = 0.0
+        self._after = 0  # the number of the last revocation merged
         self._lock = threading.Lock()
-        self._synced = threading.Event()  # one answer of the auth service merged
+        self._synced = threading.Event()  # the revocation log read to its end once
         self._attempted = threading.Event()  # the first poll of this process finished, either way
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -96,7 +114,7 @@ class RevocationCache:
     # -- queries -----------------------------------------------------------------------------
     def is_revoked(self, jti: str) -> bool:
         exp = self._revoked.get(jti)
-        return exp is not None and exp >= self._clock()
+        return exp is not None and exp + LEEWAY_SECONDS >= self._clock()
 
     def __len__(self) -> int:
         return len(self._revoked)
@@ -112,38 +130,42 @@ class RevocationCache:
         """Wait (once per process, at most `timeout`) for the first poll to succeed or fail."""
         return self._attempted.is_set() or self._attempted.wait(timeout)
 
+    @property
+    def last_seq(self) -> int:
+        return self._after
+
     # -- polling -----------------------------------------------------------------------------
-    def apply(self, payload: Mapping[str, Any]) -> None:
-        """Merge one answer of the revocations endpoint and drop entries past their expiry."""
+    def apply(self, payload: Mapping[str, Any]) -> bool:
+        """Merge one answer of the revocations endpoint, drop entries past their expiry and move
+        on to the answer's `last`; returns whether the endpoint has more to give."""
+        last = payload.get("last")
+        if not isinstance(last, int) or isinstance(last, bool) or last < 0:
+            raise ValueError(f"the revocation list has no valid `last`: {last!r}")
         now = self._clock()
-        entries = payload.get("revoked") or []
         with self._lock:
             revoked = dict(self._revoked)
-            for entry in entries:
-                jti = entry.get("jti")
-                if not jti:
-                    continue
-                try:
-                    exp = float(entry.get("exp") or 0)
-                except (TypeError, ValueError):
-                    exp = 0.0
-                revoked[str(jti)] = max(exp, revoked.get(str(jti), 0.0)) if exp else now + 86400.0
-            revoked = {jti: exp for jti, exp in revoked.items() if exp >= now}
+            for entry in payload.get("revoked") or []:
+                jti, exp = _revocation(entry, now)
+                if jti:
+                    revoked[jti] = max(exp, revoked.get(jti, 0.0))
+            revoked = {jti: exp for jti, exp in revoked.items() if exp + LEEWAY_SECONDS >= now}
             self._revoked = revoked  # one atomic swap: readers never see a half-updated dict
-            server_now = payload.get("now")
-            if isinstance(server_now, (int, float)):
-                self._since = max(0.0, float(server_now) - SINCE_OVERLAP_SECONDS)
-        self._synced.set()
+            self._after = last
+        return bool(payload.get("more"))
 
     def poll_once(self) -> None:
-        self.apply(self._fetch(self._since))
+        """Read every revocation after the last one known (a page at a time); synchronised once
+        the log has been read to its end."""
+        for _ in range(MAX_PAGES_PER_POLL):
+            if not self.apply(self._fetch(self._after)):
+                self._synced.set()
+                return
 
-    def _http_fetch(self, since: float) -> Mapping[str, Any]:
+    def _http_fetch(self, after: int) -> Mapping[str, Any]:
         if self._session is None:
             self._session = requests.Session()
             self._session.trust_env = False
-        params = {"since": repr(since)} if since else None
-        response = self._session.get(self.auth_url + REVOCATIONS_PATH, params=params, timeout=self.timeout)
+        response = self._session.get(self.auth_url + REVOCATIONS_PATH, params={"after": str(after)}, timeout=self.timeout)
         response.raise_for_status()
         return response.json()
 
@@ -222,15 +244,92 @@ class VerifiedTokens:
         return session
 
 
+def _revocation(entry: Any, now: float) -> tuple[str | None, float]:
+    """(jti, expiry) of one entry; an entry without a usable expiry is kept for a day."""
+    if not isinstance(entry, Mapping) or not entry.get("jti"):
+        return None, 0.0
+    try:
+        exp = float(entry.get("exp") or 0)
+    except (TypeError, ValueError):
+        exp = 0.0
+    return str(entry["jti"]), exp or now + 86400.0
+
+
 def check_token(
     token: str, secret: str, revocations: RevocationCache, verified: VerifiedTokens | None = None
 ) -> SessionToken:
-    """The verified session of a public token; raises InvalidToken (or RevokedToken)."""
+    """The verified session of a public token; raises InvalidToken (or RevokedToken), or
+    RevocationsUnavailable while this process has not read the revocations once."""
     session = verified.verify(token, secret) if verified is not None else verify_token(token, secret)
     if revocations.enabled:
         revocations.ensure_started()
         if not revocations.synced:
             revocations.wait_first_attempt(INITIAL_SYNC_WAIT_SECONDS)
+            if not revocations.synced:
+                raise RevocationsUnavailable()
         if revocations.is_revoked(session.session_id):
             raise RevokedToken("the session has been revoked (logged out)")
     return session
+
+
+# -- the client address --------------------------------------------------------------------------
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_trusted_proxies(spec: str) -> tuple[Network, ...]:
+    """`TRUSTED_PROXIES`: addresses or CIDR networks, separated by commas or spaces."""
+    networks = []
+    for item in spec.replace(",", " ").split():
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ConfigError(f"TRUSTED_PROXIES must list IP addresses or networks (CIDR), got {item!r}") from None
+    return tuple(networks)
+
+
+def client_address(peer: str | None, forwarded_for: Iterable[str], trusted: tuple[Network, ...]) -> str | None:
+    """The caller's address: the direct peer, unless the peer is a trusted proxy; then the
+    X-Forwarded-For entries are read from the right (each proxy appends the address it saw) and
+    the first one that is not itself a trusted proxy is the client. A client can write anything
+    at the left of that header, so nothing left of the first untrusted entry is believed."""
+    if not trusted or not _is_trusted(peer, trusted):
+        return peer
+    hops = [hop.strip() for value in forwarded_for for hop in value.split(",")]
+    client = peer
+    for hop in reversed(hops):
+        address = _address(hop)
+        if address is None:
+            break  # not an address: believe the last trusted hop, not what is left of it
+        client = address
+        if not _is_trusted(address, trusted):
+            break
+    return client
+
+
+def _address(value: str) -> str | None:
+    """An IP address from one X-Forwarded-For entry (`1.2.3.4`, `1.2.3.4:5678`, `[::1]:80`, `::1`)."""
+    if value.startswith("["):
+        value = value[1:].partition("]")[0]
+    elif value.count(":") == 1:
+        value = value.partition(":")[0]
+    try:
+        return str(_unmapped(ipaddress.ip_address(value)))
+    except ValueError:
+        return None
+
+
+def _is_trusted(address: str | None, trusted: tuple[Network, ...]) -> bool:
+    if not address:
+        return False
+    try:
+        ip = _unmapped(ipaddress.ip_address(address))
+    except ValueError:
+        return False
+    return any(ip in network for network in trusted)
+
+
+def _unmapped(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    # A dual-stack socket reports an IPv4 peer as ::ffff:a.b.c.d; TRUSTED_PROXIES names it a.b.c.d.
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return mapped or ip

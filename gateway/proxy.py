@@ -1,8 +1,10 @@
 """The streaming reverse proxy: headers filtered both ways, bodies streamed in constant memory.
 
 Request bodies are read from the WSGI input in STREAM_CHUNK_BYTES pieces and sent upstream as they
-arrive (with the client's Content-Length when it sent one, chunked otherwise). Response bodies are
-read with `raw.stream(..., decode_content=False)` and handed to the WSGI server piece by piece.
+arrive (with the client's Content-Length when it sent one, chunked otherwise); the WSGI input is
+bounded (shared/bodies.py), and a body refused mid-stream aborts the upstream request, whose
+connection urllib3 then closes instead of pooling it. Response bodies are read with
+`raw.stream(..., decode_content=False)` and handed to the WSGI server piece by piece.
 One `requests.Session` (with its connection pool) per thread.
 """
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import http.cookiejar
 import logging
 import threading
+import time
 from typing import Iterable, Iterator, Mapping
 
 import requests
@@ -18,6 +21,7 @@ from requests.adapters import HTTPAdapter
 from werkzeug.datastructures import Headers
 
 from gateway.routes import quote_path
+from shared.errors import ApiError
 from shared.identity import IDENTITY_HEADER, REQUEST_ID_HEADER
 
 log = logging.getLogger("gnode.gateway.proxy")
@@ -62,6 +66,8 @@ _DROP_REQUEST_PREFIXES = ("x-gnode-",)
 _DROP_RESPONSE = HOP_BY_HOP | frozenset({"date", "server", REQUEST_ID_HEADER.lower(), IDENTITY_HEADER.lower()})
 _NO_BODY_STATUSES = frozenset({204, 304})
 IDEMPOTENT_WITHOUT_BODY = frozenset({"GET", "HEAD", "OPTIONS"})
+# Below the services' keep-alive (shared/gunicorn_conf.py, 5 s), with room for a slow answer.
+UPSTREAM_IDLE_SECONDS = 2.5
 
 
 class ClientBodyError(Exception):
@@ -173,6 +179,10 @@ class RequestBody:
             size = self.chunk_bytes if remaining is None else min(self.chunk_bytes, remaining)
             try:
                 data = self.stream.read(size)
+            except ApiError:
+                # The body guard's answer (413 past the limit, 400 for a body the server could not
+                # read): raised through the upstream request, which is then closed, never reused.
+                raise
             except Exception as exc:  # client went away mid-upload
                 raise ClientBodyError(f"{type(exc).__name__}: {exc}") from None
             if not data:
@@ -190,14 +200,27 @@ class SizedRequestBody(RequestBody):
         return self.length or 0
 
 
+def connection_reusable(request_body: RequestBody | bytes | None, status: int) -> bool:
+    """Whether the upstream connection may carry another request after this answer.
+
+    A service that refuses a request (4xx, 5xx) may not have read its body: gunicorn then closes
+    the connection right after answering, and the next request sent on it would fail."""
+    return not (isinstance(request_body, RequestBody) and status >= 400)
+
+
 class UpstreamBody:
     """The upstream response body as a WSGI iterable; `close()` returns or discards the connection."""
 
-    def __init__(self, response: requests.Response, chunk_bytes: int, *, expect_body: bool, label: str):
+    def __init__(self, response: requests.Response, chunk_bytes: int, *, expect_body: bool, label: str,
+                 reusable: bool = True):
         self.response = response
         self.chunk_bytes = chunk_bytes
         self.expect_body = expect_body
         self.label = label
+        self.reusable = reusable
+        # urllib3 hands the connection back to the pool as soon as the body has been read: keep
+        # hold of it to close it there when it must not be reused.
+        self._connection = getattr(response.raw, "connection", None)
         self.bytes_sent = 0
         self.complete = not expect_body
         self.closed = False
@@ -234,6 +257,8 @@ class UpstreamBody:
             elif not self.complete:
                 raw.close()  # unread bytes on the wire: this connection cannot be reused
             raw.release_conn()
+            if not self.reusable and self._connection is not None:
+                self._connection.close()  # the pool reconnects it before its next request
         except Exception:  # closing must never fail a response
             log.debug("error releasing an upstream connection", exc_info=True)
 
@@ -255,10 +280,25 @@ class Upstreams:
     environment settings, no redirects, no default headers; just the pooled connection.
     """
 
-    def __init__(self, *, connect_timeout: float, read_timeout: float, chunk_bytes: int):
+    def __init__(self, *, connect_timeout: float, read_timeout: float, chunk_bytes: int,
+                 idle_seconds: float = UPSTREAM_IDLE_SECONDS):
         self.timeout = (connect_timeout, read_timeout)
         self.chunk_bytes = chunk_bytes
+        self.idle_seconds = idle_seconds
         self._local = threading.local()
+
+    def _fresh_if_idle(self, session: requests.Session, base_url: str) -> None:
+        """Drop this thread's pooled connections to `base_url` once they have been idle long enough
+        that the upstream may be closing them (gunicorn's keep-alive is 5 s): a request with a body
+        sent into a connection the server is closing fails, and cannot be retried safely."""
+        now = time.monotonic()
+        last_used = getattr(self._local, "last_used", None)
+        if last_used is None:
+            last_used = self._local.last_used = {}
+        if now - last_used.get(base_url, now) > self.idle_seconds:
+            adapter = session.get_adapter(base_url)
+            adapter.poolmanager.clear()
+        last_used[base_url] = now
 
     def session(self) -> requests.Session:
         session = getattr(self._local, "session", None)
@@ -288,7 +328,9 @@ class Upstreams:
             url += "?" + query_string.decode("latin-1")
         prepared = requests.PreparedRequest()
         prepared.prepare(method=method, url=url, headers=dict(headers), data=body)
-        adapter = self.session().get_adapter(url)
+        session = self.session()
+        self._fresh_if_idle(session, base_url)
+        adapter = session.get_adapter(url)
         attempts = 2 if method in IDEMPOTENT_WITHOUT_BODY and body is None else 1
         for attempt in range(attempts):
             try:

@@ -39,6 +39,14 @@ ACL_SEGMENT = "acl"
 NEVER_ROUTED = frozenset({"internal"})
 # Paths where a bad/stale token is ignored (treated as anonymous) so that a client can log in.
 LOGIN_PATHS = frozenset({"authenticate", "login", "register", "logout"})
+# Services and first segments whose bodies may be uploads (datafiles, arrays as .npy parts); other
+# routes take small JSON or form bodies.
+UPLOAD_ROUTES = frozenset({("files", "datafiles"), ("neo", "electrophysiology")})
+# Seed routes that change state although they are GETs (section 7: the seeds fix them).
+STATE_CHANGING_GETS = (("datafiles", None, "convert"), ("account", "logout"))
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Where a session starts: a cross-site request there would log the browser into someone else's account.
+SESSION_STARTING_PATHS = (("account", "authenticate"),)
 
 # Characters left unescaped when re-quoting a decoded path for the upstream request.
 _PATH_SAFE = "/!$&'()*+,;=:@-._~"
@@ -88,6 +96,32 @@ def is_login_path(upstream_path: str) -> bool:
     """Whether a stale or invalid token must be ignored here (login, register, logout)."""
     segments = _segments(upstream_path)
     return len(segments) == 2 and segments[0] == "account" and segments[1] in LOGIN_PATHS
+
+
+def takes_uploads(route: Route) -> bool:
+    """Whether the route's bodies get the upload limit rather than the small one."""
+    segments = _segments(route.upstream_path)
+    return bool(segments) and (route.service, segments[0]) in UPLOAD_ROUTES
+
+
+def _matches(segments: list[str], pattern: tuple[str | None, ...]) -> bool:
+    return len(segments) == len(pattern) and all(p is None or p == s for p, s in zip(pattern, segments))
+
+
+def changes_state(method: str, upstream_path: str) -> bool:
+    """Whether a request may change something: every unsafe method, and the seeds' state-changing GETs."""
+    if method.upper() not in SAFE_METHODS:
+        return True
+    if method.upper() == "OPTIONS":
+        return False
+    segments = _segments(upstream_path)
+    return any(_matches(segments, pattern) for pattern in STATE_CHANGING_GETS)
+
+
+def starts_a_session(method: str, upstream_path: str) -> bool:
+    """Whether the request logs in (and so sets the session cookie)."""
+    segments = _segments(upstream_path)
+    return method.upper() not in SAFE_METHODS and any(_matches(segments, p) for p in SESSION_STARTING_PATHS)
 
 
 def quote_path(path: str) -> str:

@@ -9,6 +9,7 @@ import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Mapping
 
 import requests
 
@@ -61,8 +62,25 @@ def consumer_queues(exchange: str) -> list[str]:
     return names
 
 
+# The processes given each secret (DESIGN.md section 8: a process holds only the secrets it needs).
+# Every process gets INTERNAL_SECRET, for the identity header and internal calls; the auth worker
+# signs no session token, and only the acl worker sends mail.
+SECRET_HOLDERS: dict[str, frozenset[str]] = {
+    "JWT_SECRET": frozenset({"auth", "gateway"}),
+    "SMTP_PASSWORD": frozenset({"acl-worker"}),
+}
+
+
+def process_env(process: str, env: Mapping[str, str]) -> dict[str, str]:
+    """`env` without the secrets that `process` (`auth`, `auth-worker`, ..., `gateway`) does not need."""
+    return {key: value for key, value in env.items() if key not in SECRET_HOLDERS or process in SECRET_HOLDERS[key]}
+
+
 def load_or_create_secrets(path: Path) -> dict[str, str]:
-    """JWT and internal secrets: from the environment, else kept in var/ across runs."""
+    """JWT and internal secrets: from the environment, else generated once and kept in var/.
+
+    Real secrets on every run, so the system needs no GNODE_DEV_MODE (and a published secret given
+    in the environment is refused by the processes like anywhere else)."""
     stored: dict[str, str] = {}
     if path.exists():
         for line in path.read_text().splitlines():
@@ -154,10 +172,11 @@ class System:
         port = self.service_ports[spec.name]
         self._start_gunicorn(spec.name, f"services.{spec.name}.app:create_app()", port, env)
         if spec.has_worker:
+            name = f"{spec.name}-worker"
             worker = Child(
-                name=f"{spec.name}-worker",
+                name=name,
                 argv=[sys.executable, "-m", f"services.{spec.name}.worker"],
-                env=env,
+                env=process_env(name, env),
                 log_path=self.var_dir / "log" / f"{spec.name}-worker.log",
             )
             self.children.append(worker.start())
@@ -170,7 +189,7 @@ class System:
             name=name,
             argv=[venv_bin("gunicorn"), "-c", "python:shared.gunicorn_conf", "-b", f"127.0.0.1:{port}",
                   "--name", f"gnode-{name}", app_spec],
-            env={**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)},
+            env={**process_env(name, env), "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)},
             log_path=self.var_dir / "log" / f"{name}.log",
         )
         self.children.append(child.start())

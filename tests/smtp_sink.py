@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import email
+import ssl
 import time
 from email.message import Message
 
@@ -29,10 +30,13 @@ class Inbox:
 
 
 class SmtpSink:
-    def __init__(self):
+    """`tls_context`: offer STARTTLS with that server certificate."""
+
+    def __init__(self, tls_context: ssl.SSLContext | None = None):
         self.inbox = Inbox()
         self.port = free_port()
-        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port)
+        options = {"tls_context": tls_context} if tls_context else {}
+        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port, **options)
 
     def __enter__(self) -> "SmtpSink":
         self.controller.start()

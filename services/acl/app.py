@@ -20,12 +20,15 @@ DEFAULTS: dict[str, Any] = {
     "METADATA_URL": "http://127.0.0.1:8003",
     "FILES_URL": "http://127.0.0.1:8004",
     "ACL_MAX_RESOURCES": 200_000,
+    # Every request body (ACL changes; bulk changes list their resources).
+    "MAX_BODY_BYTES": 8 * 1024 * 1024,
     "SMTP_HOST": "",
     "SMTP_PORT": 25,
     "SMTP_FROM": "G-Node <noreply@localhost>",
     "SMTP_USER": "",
     "SMTP_PASSWORD": "",
     "SMTP_STARTTLS": False,
+    "SMTP_CA_FILE": "",  # CA bundle (PEM) that signed the mail server's certificate; "" = the system's
     "PUBLIC_URL": "http://127.0.0.1:8000",
 }
 

@@ -5,16 +5,24 @@ the grantees' addresses in the auth service and sends one message per grantee th
 server of `SMTP_HOST`/`SMTP_PORT` (`SMTP_USER`/`SMTP_PASSWORD` to log in, `SMTP_STARTTLS`).
 With no `SMTP_HOST` the message is only logged. A failure to send is retried by the consumer
 and dead-lettered after its retries, never dropped silently.
+
+STARTTLS verifies the server's certificate and name against the system's CAs, or against
+`SMTP_CA_FILE` for a lab's own CA: otherwise anyone on the path could present a certificate of
+their own and read the messages (and the SMTP password). A server that does not offer STARTTLS
+when it is configured fails the send rather than falling back to plain text.
 """
 from __future__ import annotations
 
 import logging
 import smtplib
+import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from services.acl.clients import UserDirectory
+from shared.config import ConfigError
 
 log = logging.getLogger(__name__)
 QUEUE = "acl.notifications"
@@ -29,15 +37,23 @@ class SmtpSettings:
     user: str = ""
     password: str = ""
     starttls: bool = False
+    ca_file: str = ""
     timeout: float = 10.0
     public_url: str = "http://127.0.0.1:8000"
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "SmtpSettings":
+        ca_file = config.get("SMTP_CA_FILE") or ""
+        if ca_file and not Path(ca_file).is_file():
+            raise ConfigError(f"SMTP_CA_FILE names no file: {ca_file!r}")
         return cls(host=config.get("SMTP_HOST", ""), port=int(config.get("SMTP_PORT", 25)),
                    sender=config.get("SMTP_FROM") or cls.sender, user=config.get("SMTP_USER", ""),
                    password=config.get("SMTP_PASSWORD", ""), starttls=bool(config.get("SMTP_STARTTLS", False)),
-                   public_url=config.get("PUBLIC_URL") or cls.public_url)
+                   ca_file=ca_file, public_url=config.get("PUBLIC_URL") or cls.public_url)
+
+    def tls_context(self) -> ssl.SSLContext:
+        """Certificate and host name checked, against SMTP_CA_FILE when set."""
+        return ssl.create_default_context(cafile=self.ca_file or None)
 
 
 def share_message(settings: SmtpSettings, *, to: str, grantee: str, owner: str, resource: str, level: int) -> EmailMessage:
@@ -68,7 +84,7 @@ def send(settings: SmtpSettings, messages: list[EmailMessage]) -> None:
         return
     with smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout) as smtp:
         if settings.starttls:
-            smtp.starttls()
+            smtp.starttls(context=settings.tls_context())
         if settings.user:
             smtp.login(settings.user, settings.password)
         for message in messages:

@@ -1,7 +1,8 @@
 """`gnode-admin`: operator commands for accounts (create the first user, list, deactivate).
 
-It reads the same environment variables as the auth service (MONGO_URL, MONGO_DB_PREFIX, ...);
-`make user` runs it against the stack that `make run` started.
+It reads the same environment variables as the auth service (MONGO_URL, MONGO_DB_PREFIX, ...)
+except the secrets: it signs nothing, so it needs and holds none. `make user` runs it against the
+stack that `make run` started.
 """
 from __future__ import annotations
 
@@ -12,13 +13,13 @@ import sys
 
 from services.auth import service
 from services.auth.app import DEFAULTS, SERVICE, build_context
-from shared.config import load_config
+from shared.config import PUBLISHED_DEV_SECRETS, load_config
 from shared.errors import ApiError
 from shared.mongo import connect_mongo
 
 
 def _context():
-    config = load_config(DEFAULTS)
+    config = load_config(DEFAULTS, without=PUBLISHED_DEV_SECRETS)
     ctx = build_context(config, connect_mongo(config, service=SERVICE))
     ctx.store.ensure_indexes()
     return ctx

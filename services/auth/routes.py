@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import Blueprint, current_app, redirect, render_template, request
 
 from services.auth import history, service
+from services.auth.redirects import safe_next_path
 from services.auth.service import AuthContext
 from shared.envelope import json_response, message
 from shared.errors import ApiError, BadRequest
@@ -39,17 +41,10 @@ def _logged_in_as() -> str | None:
     return current_identity().username
 
 
-def _safe_next(target: str | None) -> str | None:
-    # Only same-site paths, so that the login form cannot be used as an open redirect.
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return None
-
-
 @account.post("/account/authenticate/")
 def authenticate():
     fields = _fields()
-    next_url = _safe_next(fields.get("next"))
+    next_url = safe_next_path(fields.get("next"))
     identity = current_identity()
     try:
         token, session, user = service.authenticate(
@@ -61,7 +56,7 @@ def authenticate():
         )
     except ApiError as exc:
         if "next" in fields:  # a browser posting the login form: back to the form with the reason
-            return redirect(f"../login/?error={exc.message_type}&next={next_url or ''}", code=303)
+            return redirect("../login/?" + urlencode({"error": exc.message_type, "next": next_url or ""}), code=303)
         raise
     if next_url:
         response = redirect(next_url, code=303)
@@ -93,7 +88,7 @@ def logout():
 @account.get("/account/login/")
 def login_form():
     error = LOGIN_ERRORS.get(request.args.get("error", ""), "")
-    next_url = _safe_next(request.args.get("next")) or ""
+    next_url = safe_next_path(request.args.get("next")) or ""
     return render_template("login.html", error=error, next=next_url)
 
 
@@ -170,20 +165,9 @@ def profile_history(user_id: int):
     return json_response(body)
 
 
-def _float_arg(name: str) -> float:
-    try:
-        return float(request.args.get(name, 0) or 0)
-    except ValueError:
-        raise BadRequest(f"`{name}` must be a number (seconds since the epoch).") from None
-
-
 @internal.get("/internal/revocations/")
 def revocations():
-    import time
-
-    now = time.time()
-    revoked = service.revocations_since(ctx=_ctx(), since=_float_arg("since"))
-    return json_response({"revoked": revoked, "now": now})
+    return json_response(service.revocations_after(ctx=_ctx(), after=request.args.get("after")))
 
 
 @internal.get("/internal/users/")

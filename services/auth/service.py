@@ -10,12 +10,13 @@ from typing import Any
 from argon2 import PasswordHasher
 from pymongo.errors import DuplicateKeyError
 
-from services.auth import events
+from services.auth import events, revocations, throttle
 from services.auth.passwords import MIN_PASSWORD_LENGTH, verify_password
 from services.auth.store import AuthStore
-from services.auth.throttle import ThrottleRule, clear, record_failure, seconds_blocked
+from services.auth.throttle import BackoffRule, Throttled, WindowRule
 from shared.errors import ApiError, BadRequest, Conflict, Forbidden, NotAuthenticated, NotFound, TooManyRequests
 from shared.events import envelope_for, outbox_fields, tombstone_update, with_outbox
+from shared.events.outbox import PENDING_FIELD
 from shared.history import record_action
 from shared.identity import Identity
 from shared.tokens import SessionToken, issue_token
@@ -38,8 +39,8 @@ class AuthContext:
     jwt_secret: str
     token_ttl_seconds: int
     registration_open: bool
-    user_rule: ThrottleRule
-    ip_rule: ThrottleRule
+    login_backoff: BackoffRule  # per username and client address
+    login_per_address: WindowRule
     # Verifying against this when the user does not exist keeps the timing of both failures alike.
     dummy_hash: str
 
@@ -97,13 +98,24 @@ def private_user(user: dict) -> dict:
     return {**public_user(user), "email": user["email"], "is_active": user.get("is_active", True)}
 
 
-def _validate_new_user(username: Any, email: Any, password: Any) -> None:
-    problems = {}
+def _is_text(value: Any) -> bool:
+    """A string UTF-8 can carry: JSON may smuggle in lone surrogates, which MongoDB and argon2 refuse."""
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _validate_new_user(username: Any, email: Any, password: Any, names: dict[str, str]) -> None:
+    problems = {key: "text" for key, value in names.items() if not _is_text(value)}
     if not isinstance(username, str) or not USERNAME_RE.match(username):
         problems["username"] = "1 to 150 letters, digits or the characters _ . @ + -"
-    if not isinstance(email, str) or not EMAIL_RE.match(email):
+    if not _is_text(email) or not EMAIL_RE.match(email):
         problems["email"] = "a valid e-mail address"
-    if not isinstance(password, str) or not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
+    if not _is_text(password) or not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
         problems["password"] = f"{MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters"
     if problems:
         raise BadRequest("Some fields are missing or not valid.", message_type="invalid_fields", details=problems)
@@ -120,7 +132,8 @@ def create_user(
     by_operator: bool = False,
 ) -> dict:
     """A new active account: self-registered through the API, or created by an operator (`gnode-admin`)."""
-    _validate_new_user(username, email, password)
+    names = {"first_name": str(first_name or "")[:150], "last_name": str(last_name or "")[:150]}
+    _validate_new_user(username, email, password, names)
     users = ctx.store.users
     if users.find_one({"username_key": username.lower()}, {"_id": 1}):
         raise Conflict(f"The username {username!r} is taken.", message_type="username_taken")
@@ -133,8 +146,7 @@ def create_user(
         "username_key": username.lower(),
         "email": email.lower(),
         "password_hash": ctx.hasher.hash(password),
-        "first_name": str(first_name or "")[:150],
-        "last_name": str(last_name or "")[:150],
+        **names,
         "is_active": True,
         "date_joined": _now(),
     }
@@ -164,23 +176,16 @@ def register_user(*, ctx: AuthContext, **fields: Any) -> dict:
     return create_user(ctx=ctx, **fields)
 
 
-def _check_throttle(ctx: AuthContext, username: str, client_ip: str | None, now: datetime) -> None:
-    waits = [seconds_blocked(ctx.store.login_failures, ctx.user_rule, username, now=now)]
-    if client_ip:
-        waits.append(seconds_blocked(ctx.store.login_failures, ctx.ip_rule, client_ip, now=now))
-    wait = max(waits)
-    if wait:
+def _count_login_attempt(ctx: AuthContext, username: str, client_ip: str | None, now: datetime) -> throttle.Claim:
+    try:
+        return throttle.claim_attempt(ctx.store.login_attempts, backoff=ctx.login_backoff,
+                                      per_address=ctx.login_per_address, username=username, client_ip=client_ip, now=now)
+    except Throttled as exc:
         raise TooManyRequests(
-            f"Too many failed logins; try again in {wait} seconds.",
+            f"Too many failed logins; try again in {exc.retry_after} seconds.",
             message_type="too_many_failed_logins",
-            headers={"Retry-After": str(wait)},
-        )
-
-
-def _record_failed_login(ctx: AuthContext, username: str, client_ip: str | None, now: datetime) -> None:
-    record_failure(ctx.store.login_failures, ctx.user_rule, username, now=now)
-    if client_ip:
-        record_failure(ctx.store.login_failures, ctx.ip_rule, client_ip, now=now)
+            headers={"Retry-After": str(exc.retry_after)},
+        ) from None
 
 
 def authenticate(
@@ -188,14 +193,16 @@ def authenticate(
 ) -> tuple[str, SessionToken, dict]:
     if not isinstance(username, str) or not username or not isinstance(password, str) or not password:
         raise BadRequest("Give both `username` and `password`.", message_type="missing_credentials")
+    if not _is_text(username) or not _is_text(password):
+        raise BadRequest("`username` and `password` must be text.", message_type="invalid_fields")
     now = _now()
-    _check_throttle(ctx, username, client_ip, now)
+    # Counted before the password is checked, so that concurrent guesses are counted one by one.
+    attempt = _count_login_attempt(ctx, username, client_ip, now)
     user = ctx.store.users.find_one({"username_key": username.lower()})
     valid = verify_password(ctx.hasher, user["password_hash"] if user else ctx.dummy_hash, password[:MAX_PASSWORD_LENGTH])
     if not user or not valid or not user.get("is_active", True):
-        _record_failed_login(ctx, username, client_ip, now)
         raise InvalidCredentials()
-    clear(ctx.store.login_failures, ctx.user_rule, username)
+    throttle.forget_success(ctx.store.login_attempts, attempt)
     if ctx.hasher.check_needs_rehash(user["password_hash"]):
         ctx.store.users.update_one({"_id": user["_id"]}, {"$set": {"password_hash": ctx.hasher.hash(password)}})
     token, session = issue_token(
@@ -208,7 +215,6 @@ def authenticate(
             "created_at": now,
             "expires_epoch": session.expires_at,
             "revoked_at": None,
-            "revoked_epoch": None,
             "client_ip": client_ip,
             "user_agent": user_agent[:300],
         }
@@ -219,12 +225,22 @@ def authenticate(
 def _revoke_sessions(ctx: AuthContext, query: dict) -> int:
     revoked = 0
     now = _now()
-    for session in ctx.store.sessions.find({**query, "revoked_at": None}, {"user_id": 1}):
-        update = {"$set": {"revoked_at": now, "revoked_epoch": now.timestamp()}}
+    for session in ctx.store.sessions.find({**query, "revoked_at": None}, {"user_id": 1, "expires_epoch": 1}):
+        # The log entry first: a crash between the two writes must leave the token refused.
+        seq = revocations.append(ctx.store.revocations, session_id=session["_id"],
+                                 expires_epoch=session["expires_epoch"], revoked_epoch=now.timestamp())
+        update = {"$set": {"revoked_at": now, "revocation_seq": seq}}
         event = _event(events.SessionRevoked(session_id=session["_id"], user_id=session["user_id"]))
         result = ctx.store.sessions.update_one({"_id": session["_id"], "revoked_at": None}, with_outbox(update, event))
         revoked += result.modified_count
     return revoked
+
+
+def prepare_store(*, ctx: AuthContext) -> None:
+    """Before the first request: the indexes, and the log entries of sessions revoked before the
+    revocation log existed (revocations.py)."""
+    ctx.store.ensure_indexes()
+    revocations.record_earlier_revocations(ctx.store.sessions, ctx.store.revocations, now_epoch=time.time())
 
 
 def logout(*, ctx: AuthContext, identity: Identity) -> None:
@@ -233,12 +249,36 @@ def logout(*, ctx: AuthContext, identity: Identity) -> None:
     _revoke_sessions(ctx, {"_id": identity.session_id})
 
 
-def revocations_since(*, ctx: AuthContext, since: float) -> list[dict]:
-    cursor = ctx.store.sessions.find(
-        {"revoked_epoch": {"$gt": since}, "expires_epoch": {"$gt": time.time()}},
-        {"expires_epoch": 1, "revoked_epoch": 1},
-    )
-    return [{"jti": s["_id"], "exp": s["expires_epoch"], "revoked_at": s["revoked_epoch"]} for s in cursor]
+# Larger numbers than MongoDB's 64-bit integers are refused before they reach a query.
+MAX_REVOCATION_SEQ = 2**62
+
+
+def revocations_after(*, ctx: AuthContext, after: Any) -> dict:
+    """The revoked sessions numbered above `after` (see revocations.py), for the gateway."""
+    try:
+        after = int(after or 0)
+    except (TypeError, ValueError):
+        raise BadRequest("`after` must be a revocation number (an integer).", message_type="invalid_parameter",
+                         details={"parameter": "after"}) from None
+    if not 0 <= after <= MAX_REVOCATION_SEQ:
+        raise BadRequest("`after` is out of range.", message_type="invalid_parameter", details={"parameter": "after"})
+    return revocations.entries_after(ctx.store.revocations, after=after)
+
+
+def purge_expired(*, store: AuthStore, now: datetime | None = None) -> dict[str, int]:
+    """Forget expired sessions, their revocations and stale login throttling records (the worker
+    calls this periodically: the database may not support TTL indexes)."""
+    now = now or _now()
+    now_epoch = now.timestamp()
+    sessions = store.sessions.delete_many({
+        "expires_epoch": {"$lt": now_epoch - revocations.KEEP_AFTER_EXPIRY_SECONDS},
+        PENDING_FIELD: {"$ne": True},  # an event not yet published keeps its document
+    }).deleted_count
+    return {
+        "sessions": sessions,
+        "revocations": revocations.purge_expired(store.revocations, now_epoch=now_epoch),
+        "login_attempts": throttle.purge_expired(store.login_attempts, now=now),
+    }
 
 
 def get_active_user(*, ctx: AuthContext, user_id: int) -> dict:
@@ -249,7 +289,7 @@ def get_active_user(*, ctx: AuthContext, user_id: int) -> dict:
 
 
 def _user_by_username(ctx: AuthContext, username: Any) -> dict:
-    if not isinstance(username, str) or not username:
+    if not _is_text(username) or not username:
         raise BadRequest("Give the friend's `username`.", message_type="missing_username")
     user = ctx.store.users.find_one({"username_key": username.lower(), "is_active": True})
     if not user:

@@ -31,8 +31,14 @@ class AuthStore:
         return self.db["friendships"]
 
     @property
-    def login_failures(self) -> Collection:
-        return self.db["login_failures"]
+    def revocations(self) -> Collection:
+        """The numbered revocation log the gateway follows (revocations.py)."""
+        return self.db["revocations"]
+
+    @property
+    def login_attempts(self) -> Collection:
+        """Login throttling records (throttle.py)."""
+        return self.db["login_attempts"]
 
     @property
     def history(self) -> Collection:
@@ -46,6 +52,9 @@ class AuthStore:
         self.users.create_index([("email", ASCENDING)], unique=True)
         self.sessions.create_index([("revoked_at", ASCENDING)])
         self.sessions.create_index([("user_id", ASCENDING)])
+        self.sessions.create_index([("expires_epoch", ASCENDING)])
+        self.revocations.create_index([("exp", ASCENDING)])
+        self.login_attempts.create_index([("expires_at", ASCENDING)])
         self.friendships.create_index([("user_id", ASCENDING)])
         self.friendships.create_index([("friend_id", ASCENDING)])
         ensure_outbox_indexes(self.db, OUTBOX_COLLECTIONS)

@@ -132,3 +132,17 @@ def test_health_and_request_ids(gateway):
     assert response.headers["X-Request-Id"] == "trace-123"
     assert "<form" in response.text
     assert len(requests.get(f"{gateway}/account/login/").headers["X-Request-Id"]) >= 16
+
+
+def test_login_never_redirects_off_the_site(gateway, new_user):
+    page = requests.get(f"{gateway}/account/login/?next=/%09/evil.com")
+    assert page.status_code == 200 and 'name="next" value=""' in page.text
+    name, password = new_user()
+    for target in ("/%09/evil.com", "/\t/evil.com", "/\\evil.com", "javascript:alert(1)"):
+        response = requests.post(f"{gateway}/account/authenticate/", allow_redirects=False,
+                                 data={"username": name, "password": password, "next": target})
+        assert response.status_code == 200, (target, response.text)  # no safe next: the JSON answer
+        assert "Location" not in response.headers
+    response = requests.post(f"{gateway}/account/authenticate/", allow_redirects=False,
+                             data={"username": name, "password": password, "next": "/account/me/"})
+    assert response.status_code == 303 and response.headers["Location"] == "/account/me/"

@@ -147,7 +147,7 @@ def test_request_id_from():
 
 @pytest.fixture
 def client():
-    app = create_app({"LOG_FORMAT": "text"})
+    app = create_app({"LOG_FORMAT": "text", "GNODE_DEV_MODE": True})
     return app.test_client()
 
 
@@ -203,3 +203,23 @@ def test_one_access_line_per_request(client):
     assert record.method == "GET" and record.path == "/nope/" and record.status == 404
     assert record.request_id == "unit-1" and record.bytes_out > 0 and record.duration_ms >= 0
     assert response.headers["X-Request-Id"] == "unit-1"
+
+
+def test_connections_idle_past_the_upstreams_keep_alive_are_dropped_before_reuse(monkeypatch):
+    """A POST sent into a connection the service is just closing fails and cannot be retried: the
+    pool is emptied once a thread's connections to a service have been idle for `idle_seconds`."""
+    from gateway import proxy
+
+    upstreams = proxy.Upstreams(connect_timeout=1, read_timeout=1, chunk_bytes=1024, idle_seconds=2.5)
+    session = upstreams.session()
+    cleared = []
+    monkeypatch.setattr(session.get_adapter("http://svc:1").poolmanager, "clear", lambda: cleared.append(1))
+    clock = iter([100.0, 101.0, 104.0, 104.5])
+    monkeypatch.setattr(proxy.time, "monotonic", lambda: next(clock))
+    upstreams._fresh_if_idle(session, "http://svc:1")  # first use
+    upstreams._fresh_if_idle(session, "http://svc:1")  # 1 s later: keep the connection
+    assert cleared == []
+    upstreams._fresh_if_idle(session, "http://svc:1")  # 3 s idle: drop it
+    assert cleared == [1]
+    upstreams._fresh_if_idle(session, "http://svc:1")
+    assert cleared == [1]

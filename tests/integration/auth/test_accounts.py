@@ -1,6 +1,4 @@
 """Registration, authentication, logout and the login form against a real MongoDB stand-in."""
-import time
-
 import pytest
 
 from services.auth import cli
@@ -137,14 +135,15 @@ def test_me_needs_identity_and_rejects_forged_identity(client, make_user):
 def test_logout_revokes_the_session(client, make_user, login):
     user = make_user()
     session = verify_token(login(user["username"])["token"], JWT_SECRET)
-    before = time.time()
+    before = client.get("/internal/revocations/").get_json()["last"]
     headers = identity_headers(user_id=user["id"], username=user["username"], session_id=session.session_id)
     response = client.post("/account/logout/", headers=headers)
     assert response.status_code == 200
     assert response.get_json()["message_type"] == "logged_out"
     assert "sessionid=;" in response.headers["Set-Cookie"]
-    revoked = client.get(f"/internal/revocations/?since={before - 1}").get_json()["revoked"]
-    assert session.session_id in [entry["jti"] for entry in revoked]
+    answer = client.get(f"/internal/revocations/?after={before}").get_json()
+    assert [entry["jti"] for entry in answer["revoked"]] == [session.session_id]
+    assert answer["revoked"][0]["seq"] == answer["last"] == before + 1
     assert client.get("/account/logout/").status_code == 401
 
 

@@ -34,7 +34,8 @@ def test_worker_relays_the_outbox_and_runs_consumers(events_db, bus, mongo_url, 
         return [ConsumerSpec(queue=queue, handlers={"svc.thing.*": handler}, options={"poll_interval": 0.05})]
 
     config = load_config(
-        {}, {"MONGO_URL": mongo_url, "MONGO_DB": events_db.name, "AMQP_URL": bus.amqp_url, "EVENT_EXCHANGE": bus.exchange}
+        {}, {"MONGO_URL": mongo_url, "MONGO_DB": events_db.name, "AMQP_URL": bus.amqp_url, "EVENT_EXCHANGE": bus.exchange,
+             "GNODE_DEV_MODE": True}
     )
     stop = threading.Event()
 
@@ -91,7 +92,7 @@ WORKER = textwrap.dedent(
 
     mongo_url, db_name, amqp_url, exchange = sys.argv[1:5]
     config = load_config({}, {"MONGO_URL": mongo_url, "MONGO_DB": db_name, "AMQP_URL": amqp_url,
-                              "EVENT_EXCHANGE": exchange, "LOG_FORMAT": "text"})
+                              "EVENT_EXCHANGE": exchange, "LOG_FORMAT": "text", "GNODE_DEV_MODE": True})
     run_worker(service="evtest", config=config, relay_collections=["things"], consumers=[])
     print("clean exit", flush=True)
     """

@@ -63,7 +63,8 @@ class FakeService:
         self.base_url = ""
 
     def revoke(self, jti: str, exp: int) -> None:
-        self.revoked.append({"jti": jti, "exp": exp, "revoked_at": time.time()})
+        """Append to the revocation log, numbered as the auth service numbers it."""
+        self.revoked.append({"seq": len(self.revoked) + 1, "jti": jti, "exp": exp})
 
     def __call__(self, environ, start_response):
         return self.dispatch(Request(environ))(environ, start_response)
@@ -78,10 +79,10 @@ class FakeService:
             self.revocation_polls += 1
             if self.down:
                 return _json({"message": "down", "message_type": "service_unavailable"}, 503)
-            since = float(request.args.get("since") or 0)
-            now = time.time()
-            entries = [e for e in self.revoked if e["revoked_at"] > since and e["exp"] > now]
-            return _json({"revoked": entries, "now": now})
+            after = int(request.args.get("after") or 0)
+            entries = [e for e in self.revoked if e["seq"] > after]
+            return _json({"revoked": entries, "last": entries[-1]["seq"] if entries else min(after, len(self.revoked)),
+                          "more": False})
         if "/upload" in path:
             return self.upload(request)
         if "/big" in path:
