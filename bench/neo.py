@@ -13,6 +13,8 @@ MONGO_DB_PREFIX and EVENT_EXCHANGE; registers and logs in a user through the gat
   * reads 10,000-sample windows through the gateway (JSON and `format=npy`) at a few positions
     across the signal, and the same on a signal of `small` samples: median, p90, ratio big/small;
   * `downsample=2000` over the whole signal: median;
+  * the whole signal as .npy (streamed from the HDF5 chunks: MB/s and the neo workers' RSS growth)
+    and as JSON (refused from its stored shape: time and RSS growth);
   * the same windows read directly with h5py from the signal's HDF5 file (the floor).
 
 Prints each figure with its target and PASS/MISS, then one final JSON line. Stops everything it
@@ -43,6 +45,7 @@ TARGET_CREATE_MEMORY_X = 2.0  # peak memory growth below this many times the arr
 TARGET_NPY_WINDOW_MS = 10.0
 TARGET_RATIO = 1.5
 TARGET_DOWNSAMPLE_MS = 50.0
+TARGET_WHOLE_READ_MEMORY_X = 0.1  # neo worker RSS growth while the whole signal is read, to the array size
 
 
 # --- the source file ------------------------------------------------------------------------------
@@ -375,6 +378,31 @@ def time_downsample(session: requests.Session, gateway: str, neo_id: str, reps: 
     return out
 
 
+def whole_signal_reads(session: requests.Session, gateway: str, neo_id: str, neo_pids: list[int],
+                       expected_bytes: int) -> dict:
+    """The whole signal as .npy (streamed: MB/s, the neo workers' RSS growth) and as JSON (refused
+    from its shape before anything is read: time, RSS growth)."""
+    url = f"{gateway}/electrophysiology/analogsignal/{neo_id}/"
+    with MemorySampler(neo_pids) as npy_mem:
+        t0 = time.perf_counter()
+        r = session.get(url, params={"format": "npy"}, stream=True)
+        received = sum(len(piece) for piece in r.iter_content(1 << 20))
+        npy_s = time.perf_counter() - t0
+    if r.status_code != 200 or received != expected_bytes or int(r.headers.get("Content-Length", -1)) != received:
+        raise RuntimeError(f"npy download: HTTP {r.status_code}, {received} bytes, Content-Length "
+                           f"{r.headers.get('Content-Length')}, expected {expected_bytes}")
+    with MemorySampler(neo_pids) as json_mem:
+        t0 = time.perf_counter()
+        r = session.get(url, params={"q": "data"})
+        json_s = time.perf_counter() - t0
+    if r.status_code != 400 or r.json().get("message_type") != "too_large_for_json":
+        raise RuntimeError(f"whole JSON read: HTTP {r.status_code}: {r.text[:300]}")
+    return {"npy": {"seconds": round(npy_s, 3), "mb_s": round(received / MB / npy_s, 1), "bytes": received,
+                    "rss_peak_growth_mb": npy_mem.report()["worst"]["rss_peak_growth_mb"]},
+            "json_refused": {"ms": round(json_s * 1e3, 2),
+                             "rss_peak_growth_mb": json_mem.report()["worst"]["rss_peak_growth_mb"]}}
+
+
 # --- main -----------------------------------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> int:
@@ -515,6 +543,20 @@ def main(argv: list[str] | None = None) -> int:
                       f"{verdict(d['median_ms'] < TARGET_DOWNSAMPLE_MS)}", flush=True)
             results["downsample"] = ds
 
+            # --- the whole signal: streamed as .npy, refused as JSON
+            whole = whole_signal_reads(session, gateway, big_id, child_pids(neo_master),
+                                       big_src.stat().st_size)
+            npy_x = whole["npy"]["rss_peak_growth_mb"] / size_mb
+            json_x = whole["json_refused"]["rss_peak_growth_mb"] / size_mb
+            print(f"  the whole {n:,}-sample signal through the gateway:", flush=True)
+            print(f"    .npy {whole['npy']['seconds']:6.2f} s = {whole['npy']['mb_s']:7.1f} MB/s; neo worker peak RSS "
+                  f"growth {whole['npy']['rss_peak_growth_mb']:.1f} MB = {npy_x:.3f}x the array   target < "
+                  f"{TARGET_WHOLE_READ_MEMORY_X}x  {verdict(npy_x < TARGET_WHOLE_READ_MEMORY_X)}", flush=True)
+            print(f"    JSON refused (400 too_large_for_json) in {whole['json_refused']['ms']:.1f} ms; neo worker peak "
+                  f"RSS growth {whole['json_refused']['rss_peak_growth_mb']:.1f} MB = {json_x:.3f}x   target < "
+                  f"{TARGET_WHOLE_READ_MEMORY_X}x  {verdict(json_x < TARGET_WHOLE_READ_MEMORY_X)}", flush=True)
+            results["whole_signal"] = whole
+
             # --- the floor: raw h5py on the service's file
             path = h5_file(system.var_dir / "data", args.samples)
             floor = h5_floor(path, big_pos, args.reads)
@@ -533,10 +575,12 @@ def main(argv: list[str] | None = None) -> int:
                 "npy_ratio": windows["npy"]["ratio"] < TARGET_RATIO,
                 "downsample_ms": ds["json"]["median_ms"] < TARGET_DOWNSAMPLE_MS
                 and ds["npy"]["median_ms"] < TARGET_DOWNSAMPLE_MS,
+                "whole_read_memory": npy_x < TARGET_WHOLE_READ_MEMORY_X and json_x < TARGET_WHOLE_READ_MEMORY_X,
             }
             results["targets"] = {"create_mb_s": TARGET_CREATE_MB_S, "create_memory_x": TARGET_CREATE_MEMORY_X,
                                   "npy_window_ms": TARGET_NPY_WINDOW_MS, "ratio": TARGET_RATIO,
-                                  "downsample_ms": TARGET_DOWNSAMPLE_MS}
+                                  "downsample_ms": TARGET_DOWNSAMPLE_MS,
+                                  "whole_read_memory_x": TARGET_WHOLE_READ_MEMORY_X}
             results["pass"] = checks
             missed = [k for k, ok in checks.items() if not ok]
             print(f"  {len(checks) - len(missed)}/{len(checks)} targets met"

@@ -370,6 +370,21 @@ class ArrayStore:
         step = chunk_samples or (ds.chunks[0] if ds.chunks else stop - start)
         return (ds[pos:min(pos + step, stop)] for pos in range(start, stop, step))
 
+    def take(self, descriptor: Mapping, field: str, indices: np.ndarray, *, batch: int = 4096) -> np.ndarray:
+        """The rows at `indices` (any order, repeats allowed), read as point selections of at most
+        `batch` rows: memory and time follow the number of indices, not the span they cover."""
+        info = self._field(descriptor, field)
+        n = int(info["shape"][0])
+        indices = np.asarray(indices, dtype=np.int64)
+        if indices.size and (indices.min() < 0 or indices.max() >= n):
+            raise IndexError(f"array field {field!r}: indices outside [0, {n})")
+        if not indices.size:
+            return np.empty((0, *info["shape"][1:]), dtype=info["dtype"])
+        wanted, positions = np.unique(indices, return_inverse=True)  # h5py wants increasing indices
+        ds = self._dataset(descriptor, field)
+        rows = np.concatenate([ds[wanted[i:i + batch]] for i in range(0, len(wanted), batch)])
+        return rows[positions]
+
     def overview(self, descriptor: Mapping, field: str, start: int, stop: int, points: int) -> Overview:
         """About `points` values keeping the peaks of [start, stop) of a 1-D field (see pyramid.Overview)."""
         info = self._field(descriptor, field)

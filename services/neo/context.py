@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.neo.arrays import ArrayStore
+from services.neo.quota import ArrayQuota
 from services.neo.store import NeoStore
 
 
@@ -22,3 +23,4 @@ class NeoContext:
     store: NeoStore
     arrays: ArrayStore
     limits: Limits
+    quota: ArrayQuota

@@ -157,6 +157,11 @@ def npy_header(shape: tuple[int, ...] | list[int], dtype) -> bytes:
     return buf.getvalue()
 
 
+def npy_length(shape: tuple[int, ...] | list[int], dtype) -> int:
+    """The bytes of the .npy stream `iter_npy` makes for this shape and dtype (a Content-Length)."""
+    return len(npy_header(shape, dtype)) + math.prod(int(d) for d in shape) * np.dtype(dtype).itemsize
+
+
 def iter_npy(shape: tuple[int, ...] | list[int], dtype, chunks: Iterable[np.ndarray]) -> Iterator[bytes]:
     """A .npy byte stream: the header, then the chunks (rows along axis 0) in C order.
 

@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 import orjson
 
 from services.neo.context import NeoContext
-from services.neo.npy import iter_npy
+from services.neo.npy import iter_npy, npy_length
 from services.neo.relations import children_of, container_size, descendants, visible_parents
 from services.neo.schema import NEO_TYPES, NeoType
 from services.neo.service import load_readable, parse_object_id, require_type
@@ -28,6 +29,7 @@ from shared.params import parse_flag
 from shared.identity import Identity
 
 PARTS = ("full", "info", "data", "parents", "children")
+ARRAY_FORMS = ("data", "shape")  # `arrays=shape`: array fields as {units, shape, dtype}, nothing read
 NPY_MEDIA_TYPE = "application/x-npy"
 
 
@@ -39,6 +41,7 @@ class ReadRequest:
     format: str = "json"
     field: str | None = None
     variant: str = ""  # what distinguishes this representation for the ETag
+    arrays: str = "data"
 
 
 def flag(args: Mapping[str, str], name: str) -> bool:
@@ -52,20 +55,62 @@ def parse_read_request(args: Mapping[str, str], accept: str = "") -> ReadRequest
     fmt = args.get("format", "").strip().lower() or ("npy" if NPY_MEDIA_TYPE in accept else "json")
     if fmt not in ("json", "npy"):
         raise BadRequest("`format` must be json or npy.", message_type="invalid_parameter")
+    arrays = args.get("arrays", "").strip().lower() or "data"
+    if arrays not in ARRAY_FORMS:
+        raise BadRequest(f"`arrays` must be one of {', '.join(ARRAY_FORMS)}.", message_type="invalid_parameter")
     variant = "&".join(f"{k}={v}" for k, v in sorted(args.items())) + f"|{fmt}"
-    return ReadRequest(part, flag(args, "cascade"), parse_window(args), fmt, args.get("field") or None, variant)
+    return ReadRequest(part, flag(args, "cascade"), parse_window(args), fmt, args.get("field") or None, variant,
+                       arrays)
 
 
 # --- arrays: which samples, read how --------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PlannedArray:
+    """One array of an answer, known by its shape before any of it is read: the JSON limit is
+    checked and the .npy length announced from the shape; then the data is read whole (`load`,
+    for JSON within the limit) or piece by piece (`pieces`, for a .npy stream)."""
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    load: Callable[[], np.ndarray]
+    pieces: Callable[[], Iterator[np.ndarray]]
+
+    @property
+    def values(self) -> int:
+        return math.prod(self.shape)
+
+
+def _stored(ctx: NeoContext, desc: Mapping[str, Any], name: str, start: int = 0, stop: int | None = None) -> PlannedArray:
+    """Rows [start, stop) of a stored field, read only when asked for."""
+    info = desc["fields"][name]
+    length = int(info["shape"][0])
+    start = max(0, min(start, length))
+    stop = length if stop is None else max(start, min(stop, length))
+    return PlannedArray(
+        shape=(stop - start, *(int(d) for d in info["shape"][1:])), dtype=np.dtype(info["dtype"]),
+        load=lambda: ctx.arrays.read(desc, name, start, stop),
+        pieces=lambda: ctx.arrays.iter_chunks(desc, name, start, stop),
+    )
+
+
+def _in_memory(array: np.ndarray) -> PlannedArray:
+    """An array computed already (an overview: at most `downsample` values)."""
+    return PlannedArray(shape=array.shape, dtype=array.dtype, load=lambda: array, pieces=lambda: iter((array,)))
+
 
 @dataclass
 class ArrayView:
     """The selected part of an object's arrays, plus the scalar fields the window changes."""
 
-    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    arrays: dict[str, PlannedArray] = field(default_factory=dict)
     scalar_overrides: dict[str, float] = field(default_factory=dict)
     downsample: dict[str, Any] | None = None
     window: tuple[int, int] | None = None
+
+    @property
+    def values(self) -> int:
+        return sum(planned.values for planned in self.arrays.values())
 
 
 def _scalar(doc: Mapping[str, Any], name: str) -> tuple[float, str]:
@@ -87,10 +132,10 @@ def _analogsignal_window(ctx: NeoContext, doc, window: WindowRequest) -> ArrayVi
     view = ArrayView(window=(start, stop), scalar_overrides={"t_start": t_start + start / samples_per_unit})
     if window.downsample:
         overview = ctx.arrays.overview(desc, "signal", start, stop, window.downsample)
-        view.arrays["signal"] = overview.values
+        view.arrays["signal"] = _in_memory(overview.values)
         view.downsample = _overview_info(overview)
     else:
-        view.arrays["signal"] = ctx.arrays.read(desc, "signal", start, stop)
+        view.arrays["signal"] = _stored(ctx, desc, "signal", start, stop)
     return view
 
 
@@ -131,12 +176,12 @@ def _irsa_window(ctx: NeoContext, doc, window: WindowRequest) -> ArrayView:
     if window.downsample and stop - start > window.downsample:
         overview = ctx.arrays.overview(desc, "signal", start, stop, window.downsample)
         picks = np.linspace(start, stop - 1, len(overview.values)).astype(np.int64)
-        view.arrays["signal"] = overview.values
-        view.arrays["times"] = ctx.arrays.read(desc, "times", start, stop)[picks - start]
+        view.arrays["signal"] = _in_memory(overview.values)
+        view.arrays["times"] = _in_memory(ctx.arrays.take(desc, "times", picks))
         view.downsample = _overview_info(overview)
     else:
-        view.arrays["signal"] = ctx.arrays.read(desc, "signal", start, stop)
-        view.arrays["times"] = ctx.arrays.read(desc, "times", start, stop)
+        view.arrays["signal"] = _stored(ctx, desc, "signal", start, stop)
+        view.arrays["times"] = _stored(ctx, desc, "times", start, stop)
     return view
 
 
@@ -152,7 +197,7 @@ def _spiketrain_window(ctx: NeoContext, doc, window: WindowRequest) -> ArrayView
         if window.selects else (0, length)
     view = ArrayView(window=(start, stop))
     for name in desc["fields"]:
-        view.arrays[name] = ctx.arrays.read(desc, name, start, stop)
+        view.arrays[name] = _stored(ctx, desc, name, start, stop)
     # The train's bounds become the window's only where the window was given in time (the
     # parameters that decided it); index-based windows keep the recording's bounds.
     window_start = t_start
@@ -177,7 +222,7 @@ def array_view(ctx: NeoContext, neo_type: NeoType, doc: Mapping[str, Any], windo
         return _WINDOWED[neo_type.name](ctx, doc, window)
     if not window.is_empty:
         raise BadWindow(f"Windows apply to {', '.join(_WINDOWED)}, not to {neo_type.name}.")
-    return ArrayView(arrays={name: ctx.arrays.read(doc["arrays"], name) for name in doc["arrays"]["fields"]})
+    return ArrayView(arrays={name: _stored(ctx, doc["arrays"], name) for name in doc["arrays"]["fields"]})
 
 
 # --- serialisation ------------------------------------------------------------------------------
@@ -188,11 +233,11 @@ def _data_value(neo_type: NeoType, doc: Mapping[str, Any], name: str, view: Arra
         return None
     data_field = neo_type.data_field(name)
     if data_field.is_array:
-        data = view.arrays.get(name) if view is not None else None
         if view is None:
             info = (doc.get("arrays") or {}).get("fields", {}).get(name, {})
             return {"units": value["units"], "shape": info.get("shape"), "dtype": info.get("dtype")}
-        return {"units": value["units"], "data": data}
+        planned = view.arrays.get(name)
+        return {"units": value["units"], "data": planned.load() if planned is not None else None}
     data = view.scalar_overrides.get(name, value["data"]) if view is not None else value["data"]
     return {"units": value["units"], "data": data}
 
@@ -231,10 +276,6 @@ def serialise(
     return out
 
 
-def _count_samples(view: ArrayView) -> int:
-    return sum(int(np.prod(array.shape)) for array in view.arrays.values())
-
-
 def etag_of(parts: list[Any]) -> str:
     return '"' + hashlib.sha1(orjson.dumps(parts, option=orjson.OPT_PASSTHROUGH_DATETIME, default=str)).hexdigest() + '"'
 
@@ -263,7 +304,8 @@ def read_object(
     doc = load_readable(ctx, identity, neo_type, parse_object_id(neo_type, raw_id))
     children = children_of(ctx, identity, neo_type, doc["_id"]) if neo_type.children else {}
     doc["size"] = container_size(ctx, identity, neo_type, doc)
-    tree = _cascade(ctx, identity, neo_type, doc) if request.cascade else None
+    with_data = request.arrays == "data"
+    tree = _cascade(ctx, identity, neo_type, doc, with_data=with_data) if request.cascade else None
     links = {}
     if request.part in ("full", "parents") or tree:
         links = visible_parents(ctx, identity, [(neo_type, doc), *(tree or [])])
@@ -274,18 +316,26 @@ def read_object(
     if request.format == "npy":
         _read_npy(ctx, neo_type, doc, request, read)
         return read
-    view = array_view(ctx, neo_type, doc, request.window) if request.part in ("full", "data") else None
-    if view is not None and _count_samples(view) > ctx.limits.json_max_samples:
-        raise BadRequest(
-            f"{doc['neo_id']} holds {_count_samples(view)} values, too many for JSON (at most "
-            f"{ctx.limits.json_max_samples}); ask for a window, `downsample=N`, or `format=npy`.",
-            message_type="too_large_for_json",
-        )
+    view = None
+    if request.part in ("full", "data") and with_data:
+        view = array_view(ctx, neo_type, doc, request.window)
+        _check_json_size(ctx, doc, view)
     read.body = serialise(neo_type, doc, part=request.part, children=children, view=view,
                           parents=links.get(doc["neo_id"]))
     if tree is not None:
-        read.body.update(_nest(ctx, neo_type, doc, tree, links))
+        read.body.update(_nest(ctx, neo_type, doc, tree, links, with_data=with_data))
     return read
+
+
+def _check_json_size(ctx: NeoContext, doc: Mapping[str, Any], view: ArrayView) -> None:
+    """Refuse, from the shapes alone (nothing is read yet), an answer with too many values for JSON."""
+    if view.values > ctx.limits.json_max_samples:
+        raise BadRequest(
+            f"{doc['neo_id']} holds {view.values} values, too many for JSON (at most "
+            f"{ctx.limits.json_max_samples}); ask for a window, `downsample=N`, or `format=npy`.",
+            message_type="too_large_for_json",
+            details={"values": view.values, "limit": ctx.limits.json_max_samples},
+        )
 
 
 def plain_etag(
@@ -307,9 +357,11 @@ def _read_npy(ctx: NeoContext, neo_type: NeoType, doc, request: ReadRequest, rea
     if data_field is None or not data_field.is_array or not doc.get("arrays") or name not in doc["arrays"]["fields"]:
         raise BadRequest(f"{doc['neo_id']} has no array {name!r} to send as .npy.", message_type="invalid_parameter")
     view = array_view(ctx, neo_type, doc, request.window)
-    array = view.arrays[name]
-    read.npy = iter_npy(array.shape, array.dtype, _chunks(array))
+    planned = view.arrays[name]
+    # Streamed from the HDF5 chunks: the answer costs one chunk of memory, whatever its length.
+    read.npy = iter_npy(planned.shape, planned.dtype, planned.pieces())
     read.npy_headers = {
+        "Content-Length": str(npy_length(planned.shape, planned.dtype)),
         "X-Neo-Id": doc["neo_id"],
         "X-Neo-Field": name,
         "X-Neo-Units": doc[name]["units"],
@@ -323,18 +375,16 @@ def _read_npy(ctx: NeoContext, neo_type: NeoType, doc, request: ReadRequest, rea
         read.npy_headers["X-Neo-Downsample"] = orjson.dumps(view.downsample).decode()
 
 
-def _chunks(array: np.ndarray, rows: int = 1 << 18) -> Iterator[np.ndarray]:
-    for start in range(0, max(len(array), 1), rows):
-        yield array[start:start + rows]
-
-
 # --- cascade ------------------------------------------------------------------------------------
 
-def _cascade(ctx: NeoContext, identity: Identity, neo_type: NeoType, doc) -> list[tuple[NeoType, dict]]:
+def _cascade(ctx: NeoContext, identity: Identity, neo_type: NeoType, doc, *, with_data: bool
+             ) -> list[tuple[NeoType, dict]]:
+    """The readable descendants, refused from their count and stored shapes before any array is read."""
     tree, samples = [], 0
     for child_type, child in descendants(ctx, identity, neo_type, doc["_id"], projection={"_outbox": 0}):
         tree.append((child_type, child))
-        samples += sum(int(np.prod(f["shape"])) for f in ((child.get("arrays") or {}).get("fields") or {}).values())
+        if with_data:
+            samples += sum(math.prod(f["shape"]) for f in ((child.get("arrays") or {}).get("fields") or {}).values())
         if len(tree) > ctx.limits.cascade_max_objects or samples > ctx.limits.cascade_max_samples:
             raise BadRequest(
                 f"{doc['neo_id']} has more than {ctx.limits.cascade_max_objects} descendants or "
@@ -345,8 +395,9 @@ def _cascade(ctx: NeoContext, identity: Identity, neo_type: NeoType, doc) -> lis
 
 
 def _nest(ctx: NeoContext, neo_type: NeoType, root, tree: list[tuple[NeoType, dict]],
-          links: Mapping[str, Mapping[str, str | None]]) -> dict[str, list]:
-    """The root's children lists with each child object in place of its id, recursively."""
+          links: Mapping[str, Mapping[str, str | None]], *, with_data: bool) -> dict[str, list]:
+    """The root's children lists with each child object in place of its id, recursively (arrays as
+    data, or as their shapes without `with_data`)."""
     by_parent: dict[tuple[str, int], dict[str, list]] = {}
     for child_type, child in tree:
         for parent_type in child_type.parents:
@@ -357,7 +408,7 @@ def _nest(ctx: NeoContext, neo_type: NeoType, root, tree: list[tuple[NeoType, di
     def render(node_type: NeoType, node) -> dict[str, Any]:
         if node["neo_id"] not in done:
             kids = by_parent.get((node_type.name, node["_id"]), {})
-            view = array_view(ctx, node_type, node, WindowRequest())
+            view = array_view(ctx, node_type, node, WindowRequest()) if with_data else None
             children = {name: [render(NEO_TYPES[name], kid) for kid in kids.get(name, [])] for name in node_type.children}
             done[node["neo_id"]] = serialise(node_type, node, children=children, view=view, parents=links.get(node["neo_id"]))
         return done[node["neo_id"]]

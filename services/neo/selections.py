@@ -12,6 +12,7 @@ Saved selections (collection `selections`) are private to their owner and re-run
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from itertools import islice
 from typing import Any, Mapping
 
 from services.neo import history
@@ -20,7 +21,7 @@ from services.neo.ids import neo_id
 from services.neo.query import LOOKUPS, InvalidFilter, filter_clause
 from services.neo.schema import NEO_TYPES, NeoType
 from services.neo.store import LIVE
-from shared.access import can_read, read_filter
+from shared.access import read_filter
 from shared.errors import BadRequest, Forbidden, NotFound
 from shared.identity import Identity
 from shared.mongo import next_sequence
@@ -133,7 +134,9 @@ def _clause(ctx: NeoContext, identity: Identity, neo_type: NeoType, key: str, ra
         parent_type = NEO_TYPES[name]
         inner = _clause(ctx, identity, parent_type, rest, raw, full_key)
         query = {"$and": [LIVE, read_filter(identity), inner]}
-        ids = [doc["_id"] for doc in ctx.store.collection(parent_type).find(query, {"_id": 1})]
+        cursor = ctx.store.collection(parent_type).find(query, {"_id": 1})
+        ids = [doc["_id"] for doc in islice(cursor, MAX_PARENT_IDS + 1)]
+        cursor.close()
         if len(ids) > MAX_PARENT_IDS:
             raise InvalidFilter(f"{full_key} matches more than {MAX_PARENT_IDS} {name}s; narrow it.",
                                 details={"field": full_key})
@@ -187,7 +190,7 @@ def flat_query(neo_type: NeoType, clauses: list[QuerysetClauses]) -> dict[str, A
 
     Why: the MongoDB stand-in (SecantusDB) uses an index only for a filter whose top level has no
     operator, and only for the first indexed field; `$and` / `$or` make it scan the collection.
-    Permissions are then checked on the matches (`run_flat`), not in the filter."""
+    The permission filter follows it in the same aggregation (`readable_pipeline`)."""
     if len(clauses) != 1 or clauses[0][1]:
         return None
     merged: dict[str, Any] = {}
@@ -202,12 +205,25 @@ def flat_query(neo_type: NeoType, clauses: list[QuerysetClauses]) -> dict[str, A
     return {**{field: merged[field] for field in ordered}, **LIVE}
 
 
+def readable_pipeline(identity: Identity, query: dict[str, Any]) -> list[dict[str, Any]]:
+    """A flat filter, then the caller's read permission, as one aggregation that sends back only the
+    ids of objects the caller may read, in order. The flat filter is a `$match` of its own because
+    the stand-in plans an index for a leading `$match` without top-level operators only (MongoDB
+    merges the two `$match` stages itself)."""
+    return [{"$match": query}, {"$match": read_filter(identity)}, {"$project": {"_id": 1}}, {"$sort": {"_id": 1}}]
+
+
 def run_flat(collection, identity: Identity, query: dict[str, Any], *, limit: int, offset: int
              ) -> tuple[list[int], int]:
-    """(ids of the page, total) of the readable matches of a flat filter."""
-    projection = {"_id": 1, "owner": 1, "readers": 1, "safety_level": 1}
-    readable = sorted(doc["_id"] for doc in collection.find(query, projection) if can_read(doc, identity))
-    return readable[offset:offset + limit], len(readable)
+    """(ids of the page, total) of the readable matches of a flat filter, counted as the cursor
+    streams: only the page is held, never all the matches."""
+    page, total = [], 0
+    with collection.aggregate(readable_pipeline(identity, query)) as cursor:
+        for doc in cursor:
+            if offset <= total < offset + limit:
+                page.append(doc["_id"])
+            total += 1
+    return page, total
 
 
 def matching_ids(ctx: NeoContext, identity: Identity, neo_type: NeoType, querysets, *, limit: int, offset: int = 0

@@ -8,6 +8,7 @@ from typing import Any, Mapping
 from services.neo import events, history
 from services.neo.context import NeoContext
 from services.neo.ids import InvalidId, neo_id, parse_id
+from services.neo.quota import array_bytes
 from services.neo.relations import descendants, has_children, parent_ids, resolve_parents
 from services.neo.schema import NEO_TYPES, NeoType
 from services.neo.store import LIVE
@@ -113,12 +114,6 @@ def _field_values(neo_type: NeoType, changes: Changes) -> dict[str, Any]:
     return values
 
 
-def _array_size(descriptor: Mapping[str, Any] | None) -> int:
-    if not descriptor:
-        return 0
-    return sum(int(info["nbytes"]) for info in descriptor["fields"].values())
-
-
 def _inherited_acl(neo_type: NeoType, parents: Mapping[str, Mapping[str, Any]]) -> Mapping[str, Any] | None:
     """The first linked parent (table 2.4 order), whose ACL fields a new object copies (never its
     `acl_version`: the acl service's changes of the parent are not changes of the child)."""
@@ -149,7 +144,7 @@ class _Draft:
             **{p: None for p in self.neo_type.parents},
             **_field_values(self.neo_type, self.changes),
             "arrays": self.descriptor,
-            "size": _array_size(self.descriptor),
+            "size": array_bytes(self.descriptor),
             "metadata": [],
             **({"labels": list(self.changes.metadata)} if self.changes.metadata else {}),
             **new_acl(owner=identity.user_id, owner_name=identity.username,
@@ -247,6 +242,8 @@ def _write_drafts(
     """The stored documents (without their outbox) and the id of their first `neo.objects.created`
     event, the history entry's id."""
     neo_type = drafts[0].neo_type
+    reserved = sum(draft.changes.array_bytes for draft in drafts)
+    ctx.quota.reserve(owner=identity.user_id, nbytes=reserved)  # refused: nothing written yet
     try:
         # Arrays first: an upload that turns out broken must not use up ids or leave documents.
         for draft in drafts:
@@ -262,6 +259,7 @@ def _write_drafts(
         for draft in drafts:
             if draft.descriptor:
                 ctx.arrays.delete(draft.descriptor)
+        ctx.quota.release(owner=identity.user_id, nbytes=reserved)
         raise
     event_id = documents[0][OUTBOX_FIELD][0]["event_id"]
     return [{k: v for k, v in doc.items() if not k.startswith("_outbox")} for doc in documents], event_id
@@ -295,12 +293,17 @@ def update_object(
     resolve_parents(ctx, identity, changes.parents)
     labels.check_metadata(metadata, identity, changes.metadata or [])
     descriptor = doc.get("arrays")
+    growth = _reserve_array_growth(ctx, identity, doc, changes)
     if changes.arrays:
-        descriptor = _write_arrays(ctx, neo_type, changes, doc["neo_id"], old=doc.get("arrays"))
+        try:
+            descriptor = _write_arrays(ctx, neo_type, changes, doc["neo_id"], old=doc.get("arrays"))
+        except BaseException:
+            ctx.quota.release(owner=doc["owner"], nbytes=growth)
+            raise
     values = _field_values(neo_type, changes)
     unset = {name: "" for name, value in values.items() if value is None and name in changes.scalars}
     values = {name: value for name, value in values.items() if name not in unset}
-    values.update(arrays=descriptor, size=_array_size(descriptor), last_modified=_now())
+    values.update(arrays=descriptor, size=array_bytes(descriptor), last_modified=_now())
     if changes.metadata is not None:
         values["labels"] = changes.metadata
     merged_parents = parent_ids(neo_type, {**doc, **changes.parents})
@@ -317,14 +320,29 @@ def update_object(
     if result.modified_count != 1:
         if descriptor is not doc.get("arrays"):
             ctx.arrays.delete(descriptor)
+        ctx.quota.release(owner=doc["owner"], nbytes=growth)
         raise PreconditionFailed(f"{doc['neo_id']} was changed by another request at the same time; try again.")
     if changes.arrays and doc.get("arrays"):
         ctx.arrays.delete(doc["arrays"])
+    if growth < 0:  # the replaced arrays were larger
+        ctx.quota.release(owner=doc["owner"], nbytes=-growth)
     if changes.metadata is not None:
         labels.link_metadata(ctx, identity, [doc["neo_id"]], changes.metadata)
     history.record_updated(ctx.store.history, identity=identity, neo_ids=[doc["neo_id"]], fields=updated.fields,
                            value_ids=changes.metadata, entry_id=envelope["event_id"])
     return load_readable(ctx, identity, neo_type, doc["_id"])
+
+
+def _reserve_array_growth(ctx: NeoContext, identity: Identity, doc: Mapping[str, Any], changes: Changes) -> int:
+    """The bytes an array replacement adds to the object's owner's storage (negative when it
+    shrinks it), reserved before the new arrays are written; the owner pays, whoever writes."""
+    if not changes.arrays:
+        return 0
+    stored = (doc.get("arrays") or {}).get("fields", {})
+    growth = changes.array_bytes - sum(int(stored[name]["nbytes"]) for name in changes.arrays if name in stored)
+    caller_owns = doc["owner"] == identity.user_id
+    ctx.quota.reserve(owner=doc["owner"], nbytes=growth, owner_name=None if caller_owns else doc.get("author"))
+    return growth
 
 
 def bulk_update(*, ctx: NeoContext, identity: Identity, type_name: str, body: Any, metadata=None) -> list[str]:
@@ -418,8 +436,10 @@ def delete_object(*, ctx: NeoContext, identity: Identity, type_name: str, raw_id
 def _delete_one(ctx: NeoContext, neo_type: NeoType, doc: Mapping[str, Any]) -> str:
     """Tombstone one object with its deletion event; returns the event's id."""
     envelope = _event(events.ObjectDeleted(neo_id=doc["neo_id"], type=neo_type.name, owner=doc["owner"]))
-    ctx.store.collection(neo_type).update_one({"_id": doc["_id"], **LIVE}, tombstone_update(envelope))
+    result = ctx.store.collection(neo_type).update_one({"_id": doc["_id"], **LIVE}, tombstone_update(envelope))
     if doc.get("arrays"):
         ctx.arrays.delete(doc["arrays"])
+        if result.modified_count == 1:  # two concurrent deletes give the bytes back once
+            ctx.quota.release(owner=doc["owner"], nbytes=array_bytes(doc["arrays"]))
     return envelope["event_id"]
 

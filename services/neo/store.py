@@ -1,5 +1,5 @@
-"""The neo service's collections (one per type, plus `selections`, `labels`, `history`, `friendships`
-and `counters`) and their indexes."""
+"""The neo service's collections (one per type, plus `selections`, `labels`, `history`, `friendships`,
+`counters` and `array_quota`, services/neo/quota.py) and their indexes."""
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -39,6 +39,11 @@ class ArrayInput:
     def shape(self) -> tuple[int, ...]:
         return tuple(self.source.shape)
 
+    @property
+    def nbytes(self) -> int:
+        """The bytes it takes once stored (the stored dtype keeps the source's item size)."""
+        return int(self.source.nbytes)
+
 
 @dataclass
 class Changes:
@@ -52,6 +57,10 @@ class Changes:
     @property
     def is_empty(self) -> bool:
         return not (self.attributes or self.scalars or self.arrays or self.parents or self.common) and self.metadata is None
+
+    @property
+    def array_bytes(self) -> int:
+        return sum(array.nbytes for array in self.arrays.values())
 
 
 class _Problems(dict):

@@ -509,3 +509,28 @@ def test_large_npy_write_streams_in_bounded_memory(tmp_path):
     assert ov.values.min() == x.min() and ov.values.max() == x.max()
     np.testing.assert_array_equal(ov.values[:20], brute_force(np.asarray(x[:e[10]]), e[:11]))
     s.close()
+
+
+def test_take_reads_the_given_rows_in_bounded_point_selections(store, monkeypatch):
+    x = np.arange(10_000, dtype=np.float32) * 2
+    desc = store.write("take_a", {"x": x, "w": np.arange(300).reshape(100, 3)})
+    reads = []
+    original = h5py.Dataset.__getitem__
+
+    def spy(self, selection):
+        data = original(self, selection)
+        reads.append(len(data))
+        return data
+
+    monkeypatch.setattr(h5py.Dataset, "__getitem__", spy)
+    picks = np.array([9_999, 0, 17, 17, 5_000])  # any order, repeats
+    np.testing.assert_array_equal(store.take(desc, "x", picks), x[picks])
+    reads.clear()
+    many = np.arange(0, 10_000, 3)
+    np.testing.assert_array_equal(store.take(desc, "x", many, batch=500), x[many])
+    assert max(reads) == 500 and sum(reads) == len(many)
+    np.testing.assert_array_equal(store.take(desc, "w", [99, 1]), [[297, 298, 299], [3, 4, 5]])
+    assert store.take(desc, "x", []).shape == (0,)
+    for outside in ([10_000], [-1]):
+        with pytest.raises(IndexError):
+            store.take(desc, "x", outside)

@@ -239,3 +239,13 @@ def _parse_v2(header: bytes):
     buf = io.BytesIO(header)
     npformat.read_magic(buf)
     return npformat.read_array_header_2_0(buf, max_header_size=10**6)
+
+
+@pytest.mark.parametrize("shape,dtype", [((0,), np.float64), ((5,), np.int16), ((7, 2, 3), np.float32),
+                                         ((3, 70_000), np.uint8)])
+def test_npy_length_is_the_length_of_the_stream(shape, dtype):
+    from services.neo.npy import npy_length
+
+    arr = np.zeros(shape, dtype=dtype)
+    streamed = b"".join(iter_npy(shape, dtype, [arr]))
+    assert npy_length(shape, dtype) == len(streamed) == len(_npy(arr))
