@@ -69,11 +69,11 @@ def parse_when(raw: str, name: str, *, upper: bool) -> dict[str, Any]:
                      message_type="invalid_parameter")
 
 
-def owner_clause(raw: str) -> dict[str, Any]:
+def owner_clause(raw: str, *, by_id: str = "owner", by_name: str = "author") -> dict[str, Any]:
     text = raw.strip()
     if not text:
         raise BadRequest("`owner` must be a user name or id.", message_type="invalid_parameter")
-    return {"owner": int(text)} if text.isdigit() else {"author": text}
+    return {by_id: int(text)} if text.isdigit() else {by_name: text}
 
 
 def visibility_clause(raw: str, identity: Identity) -> dict[str, Any] | None:
@@ -136,8 +136,8 @@ def property_query(*, ctx: MetadataContext, identity: Identity, pairs: dict[str,
         section = load_section(ctx, identity, param_id(pairs["section_id"], "section", "section_id"))
         recursive = flag(pairs.get("recursive"), "recursive", False)
         clauses.append({"ancestors": section["_id"]} if recursive else {"section": section["_id"]})
-    if "owner" in pairs:
-        clauses.append(owner_clause(pairs["owner"]))
+    if "owner" in pairs:  # the property's own owner (owners.py), as its `owner` field shows
+        clauses.append(owner_clause(pairs["owner"], by_id="property_owner", by_name="property_owner_name"))
     if pairs.get("q", "").strip():
         clauses += q_clauses(pairs["q"])
     return {"$and": clauses}
@@ -169,8 +169,8 @@ def list_values(*, ctx: MetadataContext, identity: Identity, args: Iterable[tupl
     pipeline: list[dict[str, Any]] = [
         {"$match": {"$and": clauses}},
         {"$sort": dict(PROPERTY_ORDER)},
-        {"$project": {"name": 1, "section": 1, "dtype": 1, "unit": 1, "author": 1, "date_created": 1,
-                      "last_modified": 1, "values": 1}},
+        {"$project": {"name": 1, "section": 1, "dtype": 1, "unit": 1, "owner": 1, "author": 1, "property_owner": 1,
+                      "property_owner_name": 1, "date_created": 1, "last_modified": 1, "values": 1}},
         {"$unwind": {"path": "$values", "includeArrayIndex": "position"}},
     ]
     if words:

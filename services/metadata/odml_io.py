@@ -1,9 +1,11 @@
 """odML documents in and out, through the `odml` library (python-odml, format version 1.1).
 
 Export builds an `odml.Document` from a section subtree and writes it with
-`odml.tools.ODMLWriter` (XML, JSON or YAML). Import reads a document with python-odml's readers
-(`XMLReader` on a tree parsed without entities or network, `DictReader` for JSON and YAML) and
-turns it into new sections and properties, all validated before anything is written.
+`odml.tools.ODMLWriter` (XML, JSON or YAML). Import hands the uploaded bytes to python-odml's
+readers in a sandboxed child process (odml_parse.py: no secret, no database, no file but the
+document and a scratch folder, limits on time and memory), checks the drafts it answers with the
+service's own rules, and turns them into new sections and properties, all validated before
+anything is written.
 
 Field mapping (section / property of this service <-> odML):
 - section `name`, `type`, `reference`, `repository`, `link` <-> the same; `description` <-> `definition`;
@@ -14,33 +16,29 @@ Field mapping (section / property of this service <-> odML):
   `definition` when the property has none; `type` and `mapping` are not exported.
 
 Safety: python-odml fetches terminologies over the network when a `repository` or `include` is
-set; this service never lets it (`_no_network`), drops `include` on import, and refuses XML with a
-DOCTYPE (no entity expansion).
+set; this service never lets it (`no_network`, in the export too), drops `include` on import,
+refuses XML with a DOCTYPE (no entity expansion) and YAML with aliases (no "billion laughs").
 """
 from __future__ import annotations
 
 import contextlib
-import io
 import json
+import tempfile
 import threading
-import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import odml
-import odml.terminology
-import yaml
-from lxml import etree
-from odml.tools import DictReader, ODMLWriter
-from odml.tools.parser_utils import ParserException
-from odml.section import BaseSection
-from odml.tools.xmlparser import XMLReader
+from odml.tools import ODMLWriter
 
 from services.metadata import history
 from services.metadata.context import MetadataContext
-from services.metadata.dtypes import DtypeError, from_odml, infer_dtype, normalise_dtype
+from services.metadata.dtypes import DtypeError, normalise_dtype, normalise_values
 from services.metadata.fields import parse_property_body, parse_section_body
+from services.metadata.odml_parse import DRAFTS_NAME, Draft, InvalidDocument, no_network, quiet
+from services.metadata.odml_parse import ENTRY as PARSE_ENTRY
 from services.metadata.properties import new_property_doc, property_created_event, value_entry
 from services.metadata.search import section_search_text
 from services.metadata.sections import (
@@ -49,9 +47,11 @@ from services.metadata.sections import (
 )
 from services.metadata.store import HIDDEN, LIVE
 from shared.access import read_filter
-from shared.errors import ApiError, BadRequest
+from shared.errors import ApiError, BadRequest, ServiceUnavailable
 from shared.events import outbox_fields
 from shared.identity import Identity
+from shared.sandbox import SandboxFailed, SandboxUnavailable, run_sandboxed
+from shared.sandbox.outputs import UnsafeOutput, open_output
 
 FORMATS = {
     "xml": ("XML", "application/xml", "odml"),
@@ -59,32 +59,17 @@ FORMATS = {
     "yaml": ("YAML", "application/x-yaml", "yaml"),
 }
 _ALIASES = {"odml": "xml", "yml": "yaml"}
-MAX_DEPTH = 200
 # python-odml keeps global state (yaml representers, terminology caches) and prints its warnings:
 # one document at a time, with its chatter captured.
 _LOCK = threading.Lock()
-
-
-def _no_network() -> None:
-    """python-odml loads terminologies from `repository`/`include` URLs in the background: never here."""
-    odml.terminology.load = lambda url: None  # type: ignore[assignment]
-    odml.terminology.deferred_load = lambda url: None  # type: ignore[assignment]
-    odml.terminology.cache_load = lambda *args, **kwargs: None  # type: ignore[assignment]
-
-
-_no_network()
+no_network()
+IMPORT_WAIT_SECONDS = 10.0
 
 
 @contextlib.contextmanager
 def _quiet():
-    with _LOCK, warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
-            contextlib.redirect_stderr(io.StringIO()):
-        warnings.simplefilter("ignore")
+    with _LOCK, quiet():
         yield
-
-
-class InvalidDocument(BadRequest):
-    message_type = "invalid_document"
 
 
 def parse_format(raw: str | None, *, default: str | None = "xml") -> str | None:
@@ -226,148 +211,85 @@ def detect_format(data: bytes, *, given: str | None, filename: str | None, conte
     return {b"<": "xml", b"{": "json"}.get(head, "yaml")
 
 
-def _strip_includes(node: Any) -> Any:
-    """`include` makes python-odml fetch a URL and merge it: dropped from what we import."""
-    if isinstance(node, dict):
-        return {k: _strip_includes(v) for k, v in node.items() if k != "include"}
-    if isinstance(node, list):
-        return [_strip_includes(v) for v in node]
-    return node
+def _invalid_answer(what: str) -> InvalidDocument:
+    return InvalidDocument(f"The document could not be read ({what}).")
 
 
-def _check_dtypes(found: Iterable[tuple[Any, Any]]) -> None:
-    """python-odml replaces a dtype it does not know by one inferred from the values: refuse instead."""
-    for name, dtype in found:
-        if dtype in (None, ""):
-            continue
-        try:
-            normalise_dtype(dtype)
-        except DtypeError as exc:
-            raise InvalidDocument(f"Property {name!r}: {exc}.") from None
-
-
-def _dict_dtypes(node: Any) -> Iterable[tuple[Any, Any]]:
-    if isinstance(node, dict):
-        for prop in node.get("properties") or ():
-            if isinstance(prop, dict):
-                yield prop.get("name"), prop.get("type")
-        for child in node.get("sections") or ():
-            yield from _dict_dtypes(child)
-
-
-def _read_xml(data: bytes) -> odml.Document:
-    if b"<!DOCTYPE" in data.upper() or b"<!ENTITY" in data.upper():
-        raise InvalidDocument("odML XML must not have a DOCTYPE or entities.")
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, remove_comments=True, huge_tree=False)
+def _checked_property(raw: Any, max_values: int) -> dict[str, Any]:
+    if not isinstance(raw, dict) or not isinstance(raw.get("fields"), dict) or not isinstance(raw.get("values"), list):
+        raise _invalid_answer("property")
     try:
-        root = etree.fromstring(data, parser)
-    except etree.XMLSyntaxError as exc:
-        raise InvalidDocument(f"The document is not well-formed XML: {exc}.") from None
-    for include in list(root.iter("include")):
-        include.getparent().remove(include)
-    _check_dtypes((prop.findtext("name"), prop.findtext("type")) for prop in root.iter("property"))
-    reader = XMLReader(ignore_errors=False, show_warnings=False)
-    reader._handle_version(root)
-    return reader.parse_element(root)
-
-
-def _read_dict(data: bytes, fmt: str) -> odml.Document:
-    try:
-        text = data.decode("utf-8-sig")
-        parsed = json.loads(text) if fmt == "json" else yaml.safe_load(text)
-    except (UnicodeDecodeError, ValueError, yaml.YAMLError) as exc:
-        raise InvalidDocument(f"The document is not valid {fmt.upper()}: {exc}.") from None
-    if not isinstance(parsed, dict):
-        raise InvalidDocument(f"The {fmt.upper()} document must be an object with `Document` and `odml-version`.")
-    document = parsed.get("Document")
-    for section in (document.get("sections") or ()) if isinstance(document, dict) else ():
-        _check_dtypes(_dict_dtypes(section))
-    return DictReader(show_warnings=False, ignore_errors=False).to_odml(_strip_includes(parsed))
-
-
-def read_document(data: bytes, fmt: str) -> odml.Document:
-    """An odml.Document from bytes; InvalidDocument (400) with python-odml's reason otherwise."""
-    if not data.strip():
-        raise InvalidDocument("The document is empty.")
-    try:
-        with _quiet():
-            document = _read_xml(data) if fmt == "xml" else _read_dict(data, fmt)
-    except ApiError:
-        raise
-    except RecursionError:
-        raise InvalidDocument(f"The {fmt.upper()} document is nested too deeply.") from None
-    except (ParserException, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise InvalidDocument(f"The {fmt.upper()} document is not a valid odML 1.1 document: {exc}".strip()) from None
-    if document is None:
-        raise InvalidDocument(f"The {fmt.upper()} document could not be read as odML.")
-    return document
-
-
-@dataclass
-class _Draft:
-    fields: dict[str, Any]
-    parent: int | None  # index of the parent draft, None for a top-level one
-    properties: list[dict[str, Any]] = field(default_factory=list)
-
-
-def _path(section: BaseSection) -> str:
-    parts = []
-    node = section
-    while isinstance(node, BaseSection):
-        parts.append(node.name)
-        node = node.parent
-    return "/" + "/".join(reversed(parts))
-
-
-def _section_fields(section: odml.Section) -> dict[str, Any]:
-    body = {"name": section.name, "type": section.type, "description": section.definition,
-            "reference": section.reference, "repository": section.repository, "link": section.link}
-    try:
-        return parse_section_body(body, creating=True).fields
-    except BadRequest as exc:
-        raise InvalidDocument(f"Section {_path(section)}: {exc.message}", details=exc.details) from None
-
-
-def _property_fields(prop: odml.Property, where: str) -> tuple[dict[str, Any], str, list[Any]]:
-    raw_values = list(prop.values)
-    try:
-        dtype = normalise_dtype(prop.dtype) if prop.dtype else (infer_dtype(raw_values[0]) if raw_values else "string")
-        values = [from_odml(v, dtype) for v in raw_values]
+        dtype = normalise_dtype(raw.get("dtype"))
+        values = normalise_values(raw["values"], dtype)
     except DtypeError as exc:
-        raise InvalidDocument(f"Property {where}:{prop.name}: {exc}.") from None
-    body = {"name": prop.name, "section_id": 1, "unit": prop.unit, "uncertainty": prop.uncertainty,
-            "reference": prop.reference, "definition": prop.definition, "dependency": prop.dependency,
-            "dependency_value": prop.dependency_value, "value_origin": prop.value_origin}
-    try:
-        fields = parse_property_body({k: v for k, v in body.items() if v is not None}, creating=True).fields
-    except BadRequest as exc:
-        raise InvalidDocument(f"Property {where}:{prop.name}: {exc.message}", details=exc.details) from None
-    return fields, dtype, values
+        raise _invalid_answer(f"property {str(raw['fields'].get('name'))[:100]!r}: {exc}") from None
+    if len(values) > max_values:
+        raise InvalidDocument(f"Property {str(raw['fields'].get('name'))[:100]!r} has more than {max_values} values.")
+    fields = parse_property_body({**raw["fields"], "section_id": 1}, creating=True).fields
+    return {"fields": fields, "dtype": dtype, "values": values}
 
 
-def _drafts(document: odml.Document, limit: int, max_values: int) -> list[_Draft]:
-    drafts: list[_Draft] = []
-
-    def walk(section: odml.Section, parent: int | None, depth: int = 0) -> None:
-        if depth > MAX_DEPTH:
-            raise InvalidDocument(f"Sections are nested more than {MAX_DEPTH} deep.")
-        if len(drafts) >= limit:
-            raise BadRequest(f"At most {limit} sections can be imported at once.", message_type="too_many_sections")
-        draft = _Draft(_section_fields(section), parent)
-        where = _path(section)
-        for prop in section.properties:
-            fields, dtype, values = _property_fields(prop, where)
-            if len(values) > max_values:
-                raise InvalidDocument(f"Property {where}:{prop.name} has more than {max_values} values.")
-            draft.properties.append({"fields": fields, "dtype": dtype, "values": values})
-        drafts.append(draft)
-        index = len(drafts) - 1
-        for child in section.sections:
-            walk(child, index, depth + 1)
-
-    for top in document.sections:
-        walk(top, None)
+def checked_drafts(raw: Any, *, max_tree: int, max_values: int) -> list[Draft]:
+    """The sandbox's drafts, checked again with the service's own rules (they came from hostile bytes)."""
+    if not isinstance(raw, list):
+        raise _invalid_answer("drafts")
+    if len(raw) > max_tree:
+        raise BadRequest(f"At most {max_tree} sections can be imported at once.", message_type="too_many_sections")
+    drafts = []
+    for index, item in enumerate(raw):
+        if not isinstance(item, dict) or not isinstance(item.get("fields"), dict) \
+                or not isinstance(item.get("properties"), list):
+            raise _invalid_answer("section")
+        parent = item.get("parent")
+        if parent is not None and not (isinstance(parent, int) and not isinstance(parent, bool) and 0 <= parent < index):
+            raise _invalid_answer("parent")
+        fields = parse_section_body(item["fields"], creating=True).fields
+        drafts.append(Draft(fields, parent, [_checked_property(p, max_values) for p in item["properties"]]))
     return drafts
+
+
+def parse_in_sandbox(ctx: MetadataContext, data: bytes, fmt: str) -> list[Draft]:
+    """The document's drafts, read by python-odml in a sandboxed child (odml_parse.py); at most
+    `import_slots` at once in this process, 503 when they stay busy."""
+    if not ctx.import_slots.acquire(timeout=IMPORT_WAIT_SECONDS):
+        raise ServiceUnavailable("Too many odML imports are being read right now; try again shortly.",
+                                 headers={"Retry-After": "5"})
+    try:
+        return _parse_in_sandbox(ctx, data, fmt)
+    finally:
+        ctx.import_slots.release()
+
+
+def _parse_in_sandbox(ctx: MetadataContext, data: bytes, fmt: str) -> list[Draft]:
+    if ctx.sandbox_dir is not None:
+        ctx.sandbox_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="gnode-odml-", dir=ctx.sandbox_dir) as folder:
+        document, scratch = Path(folder) / "document", Path(folder) / "scratch"
+        document.write_bytes(data)
+        params = {"format": fmt, "max_tree": ctx.limits.max_tree, "max_values": ctx.limits.max_values}
+        try:
+            answer = run_sandboxed(PARSE_ENTRY, input_path=document, scratch=scratch, params=params, settings=ctx.sandbox)
+        except SandboxFailed as exc:
+            raise InvalidDocument(f"The {fmt.upper()} document could not be read within the limits: {exc.message}.",
+                                  details={"limit": exc.kind}) from None
+        except SandboxUnavailable as exc:
+            raise ServiceUnavailable(f"odML import cannot run safely on this server: {exc}.") from None
+        if not isinstance(answer, dict):
+            raise _invalid_answer("answer")
+        if "error" in answer:
+            status = answer.get("status") if answer.get("status") in (400, 413) else 400
+            raise ApiError(str(answer["error"])[:2000], message_type=str(answer.get("message_type") or "invalid_document"),
+                           http_status=status, details=answer.get("details") if isinstance(answer.get("details"), dict) else None)
+        if answer.get("drafts") != DRAFTS_NAME:
+            raise _invalid_answer("drafts file")
+        try:
+            with open_output(scratch, DRAFTS_NAME, max_bytes=max(64 * 1024**2, 8 * ctx.limits.max_import_bytes)) as f:
+                raw = json.loads(f.read())
+        except UnsafeOutput as exc:
+            raise _invalid_answer(f"drafts file: {exc}") from None
+        except ValueError:
+            raise _invalid_answer("drafts are not JSON") from None
+    return checked_drafts(raw, max_tree=ctx.limits.max_tree, max_values=ctx.limits.max_values)
 
 
 @dataclass
@@ -389,6 +311,7 @@ def import_document(
     target_id: int | None,
     source: str = "import",
     origin: Mapping[str, Any] | None = None,
+    acl: Mapping[str, Any] | None = None,
 ) -> ImportResult:
     """Create the document's sections (with properties and values) under `target_id` (None: root).
 
@@ -401,12 +324,13 @@ def import_document(
         raise BadRequest(f"Documents are limited to {ctx.limits.max_import_bytes} bytes.", message_type="too_large")
     fmt = detect_format(data, given=fmt, filename=filename, content_type=content_type)
     target = resolve_section(ctx, identity, target_id, name="target_section_id")
-    document = read_document(data, fmt)
-    drafts = _drafts(document, ctx.limits.max_tree, ctx.limits.max_values)
+    if not data.strip():
+        raise InvalidDocument("The document is empty.")
+    drafts = parse_in_sandbox(ctx, data, fmt)
     if not drafts:
         raise InvalidDocument("The document has no sections to import.")
     target_key = target["_id"] if target else None
-    acl = inherited_acl(target, identity)
+    acl = dict(acl) if acl is not None else inherited_acl(target, identity)  # a conversion's: its datafile's
     when = now()
     section_ids = ctx.store.next_ids("section", len(drafts))
     prop_count = sum(len(d.properties) for d in drafts)

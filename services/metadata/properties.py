@@ -7,6 +7,12 @@ section's permission read model (`owner`, `safety_level`, `shared_with`, `reader
 indexed query. Reading a property or a value needs read access to its section; any change (a new
 property or value, an update, a delete) needs write access to it (docs/permissions.md). A property
 moved to another section takes that section's read model.
+
+Each property and each value also has an owner of its own, whoever created it (owners.py; a copy
+or an odML import belongs to the copier or importer, who owns the new sections too). Taking
+something away from a section, deleting or moving a property or removing a value, is for the
+section's owner or the owner of what goes: a collaborator may edit the owner's properties and
+values but not take them away, and a move never changes an owner (`check_may_take_away`).
 """
 from __future__ import annotations
 
@@ -18,11 +24,12 @@ from services.metadata.context import MetadataContext
 from services.metadata.dtypes import DtypeError, infer_dtype, normalise_value, normalise_values, value_text
 from services.metadata.fields import MISSING, PROPERTY_TEXT, parse_property_body, parse_value_body
 from services.metadata.ids import typed
+from services.metadata.owners import property_owner, value_owner
 from services.metadata.search import property_search_text
 from services.metadata.sections import event, now, path_id, property_acl, refresh_search_text, resolve_section
 from services.metadata.store import HIDDEN, LIVE
 from shared.access import ACL_FIELDS, check_access, newer_than
-from shared.errors import BadRequest, Conflict, NotFound, PreconditionFailed
+from shared.errors import BadRequest, Conflict, Forbidden, NotFound, PreconditionFailed
 from shared.events import outbox_fields, tombstone_update, with_outbox
 from shared.identity import Identity
 
@@ -60,10 +67,51 @@ def load_value(ctx: MetadataContext, identity: Identity, value_id: int, *, need:
     raise NotFound(f"There is no value_{value_id}.")  # changed between the query and now
 
 
+# --- owners -------------------------------------------------------------------------------------
+
+def _owner_fields(identity: Identity) -> dict[str, Any]:
+    return {"property_owner": identity.user_id, "property_owner_name": identity.username}
+
+
+def check_may_take_away(
+    doc: Mapping[str, Any], identity: Identity, *, verb: str, entries: Iterable[Mapping[str, Any]] | None = None
+) -> None:
+    """403 unless `identity` may `verb` ("delete" or "move") the property `doc` with its values
+    (`entries` None), or remove the value `entries` from it (`verb` "remove").
+
+    Taking something away from a section is for the section's owner (deleting is the owner's,
+    docs/permissions.md) or for the user who owns all that goes: a collaborator may edit the
+    owner's properties and values, not take them away. A property's values go wherever it goes."""
+    if doc.get("owner") == identity.user_id:
+        return
+    where = f"section_{doc['section']}"
+    if entries is None:
+        owner_id, owner_name = property_owner(doc)
+        if owner_id != identity.user_id:
+            raise Forbidden(f"property_{doc['_id']} belongs to {owner_name}: you may change it, but only its owner "
+                            f"or the owner of {where} may {verb} it.", details={"owner": owner_name})
+        entries = doc["values"]
+    others = [entry for entry in entries if value_owner(doc, entry)[0] != identity.user_id]
+    if not others:
+        return
+    owners = sorted({value_owner(doc, entry)[1] or "another user" for entry in others})
+    details = {"owners": owners, "values": [typed("value", entry["id"]) for entry in others[:100]]}
+    if verb == "remove":
+        raise Forbidden(f"{', '.join(details['values'])} of property_{doc['_id']} belong to {', '.join(owners)}: you "
+                        f"may change them, but only their owners or the owner of {where} may remove them.",
+                        details=details)
+    raise Forbidden(f"property_{doc['_id']} holds values of {', '.join(owners)}, which would go with it: only the "
+                    f"owner of {where} may {verb} it.", details=details)
+
+
 # --- building -----------------------------------------------------------------------------------
 
-def value_entry(value_id: int, value: Any, when: datetime) -> dict[str, Any]:
-    return {"id": value_id, "value": value, "text": value_text(value), "date_created": when}
+def value_entry(value_id: int, value: Any, when: datetime, owner: Identity | None = None) -> dict[str, Any]:
+    """A value inside its property's document; without `owner` it belongs to the property's owner."""
+    entry = {"id": value_id, "value": value, "text": value_text(value), "date_created": when}
+    if owner is not None:
+        entry.update(owner=owner.user_id, owner_name=owner.username)
+    return entry
 
 
 def _typed_values(raw: list[Any], dtype: str) -> list[Any]:
@@ -103,7 +151,10 @@ def new_property_doc(
     tree_position: int,
     created_by: str | None,
     when: datetime,
+    owner: Identity | None = None,
 ) -> dict[str, Any]:
+    """A new property document; its owner is `owner`, or the section's owner when None (copies and
+    odML imports, whose new sections belong to the caller)."""
     doc = {
         "_id": property_id,
         "section": section["_id"],
@@ -118,6 +169,8 @@ def new_property_doc(
         "version": 1,
         **property_acl(section),
     }
+    doc.update(_owner_fields(owner) if owner is not None else
+               {"property_owner": section["owner"], "property_owner_name": section.get("author")})
     doc["search_text"] = property_search_text(doc, ctx.limits.search_text_chars)
     return doc
 
@@ -161,9 +214,10 @@ def create_property(
     position = changes.tree_position if changes.tree_position is not None else _next_position(ctx, section["_id"])
     (property_id,) = ctx.store.next_ids("property")
     when = now()
-    entries = [value_entry(i, v, when) for i, v in zip(ctx.store.next_ids("value", len(values)), values)]
+    entries = [value_entry(i, v, when, identity) for i, v in zip(ctx.store.next_ids("value", len(values)), values)]
     doc = new_property_doc(ctx, property_id=property_id, section=section, fields=changes.fields, dtype=dtype,
-                           entries=entries, tree_position=position, created_by=identity.username, when=when)
+                           entries=entries, tree_position=position, created_by=identity.username, when=when,
+                           owner=identity)
     created = property_created_event(doc)
     ctx.store.properties.insert_one({**doc, **outbox_fields(created)})
     history.property_created(ctx.store, actor=identity.username, doc=doc, source=origin, entry_id=created["event_id"])
@@ -187,22 +241,25 @@ def sync_section_acl(ctx: MetadataContext, section_id: int, copied_version: int 
     return ctx.store.properties.update_many({"section": section_id, **newer_than(version)}, update).modified_count > 0
 
 
-def _merge_values(ctx: MetadataContext, old: list[dict], new_values: list[Any], when: datetime) -> list[dict]:
-    """The new list of entries: a value equal to an old one keeps that one's id (labels stay)."""
+def _matched_values(old: list[dict], new_values: list[Any]) -> list[dict | None]:
+    """For each new value, an old entry equal to it (each used once), or None: a value equal to an
+    old one keeps that one's id and owner (labels stay)."""
     unused = list(old)
-    entries: list[dict | None] = []
-    fresh = 0
+    matched: list[dict | None] = []
     for value in new_values:
         match = next((e for e in unused if e["value"] == value
                       and isinstance(e["value"], bool) == isinstance(value, bool)), None)
         if match is not None:
             unused.remove(match)
-            entries.append(match)
-        else:
-            entries.append(None)
-            fresh += 1
-    ids = iter(ctx.store.next_ids("value", fresh))
-    return [e if e is not None else value_entry(next(ids), v, when) for e, v in zip(entries, new_values)]
+        matched.append(match)
+    return matched
+
+
+def _merge_values(ctx: MetadataContext, identity: Identity, matched: list[dict | None], new_values: list[Any],
+                  when: datetime) -> list[dict]:
+    """The new list of entries: the matched old ones, and new values of `identity` for the rest."""
+    ids = iter(ctx.store.next_ids("value", sum(1 for e in matched if e is None)))
+    return [e if e is not None else value_entry(next(ids), v, when, identity) for e, v in zip(matched, new_values)]
 
 
 def update_property(*, ctx: MetadataContext, identity: Identity, raw_id: str, body: Any) -> dict[str, Any]:
@@ -213,11 +270,15 @@ def update_property(*, ctx: MetadataContext, identity: Identity, raw_id: str, bo
     section_id = doc["section"]
     unset: dict[str, str] = {}
     if changes.section is not None and changes.section != doc["section"]:
-        # Moving needs write access to both sections; the property takes the new section's ACL.
+        # Moving takes the property away from its section, and needs write access to the new one;
+        # the property takes the new section's ACL and keeps its owner.
+        check_may_take_away(doc, identity, verb="move")
         section = resolve_section(ctx, identity, changes.section, name="section_id")
         section_id = section["_id"]
         acl = property_acl(section)
-        values.update(section=section_id, ancestors=[*section["ancestors"], section_id], **acl)
+        owner_id, owner_name = property_owner(doc)
+        values.update(section=section_id, ancestors=[*section["ancestors"], section_id], **acl,
+                      property_owner=owner_id, property_owner_name=owner_name)
         if "acl_version" not in acl and "acl_version" in doc:
             unset["acl_version"] = ""
         values["tree_position"] = _next_position(ctx, section_id)
@@ -233,7 +294,10 @@ def update_property(*, ctx: MetadataContext, identity: Identity, raw_id: str, bo
         if changes.values is None:  # only the dtype changed: the same values, converted, keep their ids
             entries = [{**e, "value": v, "text": value_text(v)} for e, v in zip(doc["values"], typed_values)]
         else:
-            entries = _merge_values(ctx, doc["values"], typed_values, when)
+            matched = _matched_values(doc["values"], typed_values)
+            kept = {e["id"] for e in matched if e is not None}
+            check_may_take_away(doc, identity, verb="remove", entries=[e for e in doc["values"] if e["id"] not in kept])
+            entries = _merge_values(ctx, identity, matched, typed_values, when)
         if dtype != doc["dtype"]:
             values["dtype"] = dtype
         if [e["id"] for e in entries] != [e["id"] for e in doc["values"]] or entries != doc["values"]:
@@ -246,7 +310,8 @@ def update_property(*, ctx: MetadataContext, identity: Identity, raw_id: str, bo
     values["search_text"] = property_search_text(merged, ctx.limits.search_text_chars)
     old_ids, new_ids = {e["id"] for e in doc["values"]}, {e["id"] for e in entries}
     changed_fields = sorted(k for k in values if k not in ("search_text", "ancestors", "owner", "author", "acl_version",
-                                                           "safety_level", "shared_with", "readers", "writers"))
+                                                           "safety_level", "shared_with", "readers", "writers",
+                                                           "property_owner", "property_owner_name"))
     updated = events.PropertyUpdated(property_id=doc["_id"], section_id=section_id, fields=changed_fields,
                                      value_ids_added=sorted(new_ids - old_ids), value_ids_removed=sorted(old_ids - new_ids))
     update: dict[str, Any] = {"$set": {**values, "last_modified": when}}
@@ -274,11 +339,17 @@ def _write(ctx: MetadataContext, doc: Mapping[str, Any], update: dict[str, Any],
 
 
 def delete_property(*, ctx: MetadataContext, identity: Identity, raw_id: str) -> dict[str, Any]:
+    """Delete a property with its values: for the section's owner, or the owner of it and all its values."""
     doc = load_property(ctx, identity, path_id(raw_id, "property"), need="write")
+    check_may_take_away(doc, identity, verb="delete")
     deleted = events.PropertyDeleted(property_id=doc["_id"], section_id=doc["section"], owner=doc["owner"],
                                      value_ids=[v["id"] for v in doc["values"]])
     envelope = event(deleted)
-    ctx.store.properties.update_one({"_id": doc["_id"], **LIVE}, tombstone_update(envelope))
+    # Guarded by the version that was checked: a value added meanwhile is not deleted unseen.
+    result = ctx.store.properties.update_one({"_id": doc["_id"], "version": doc.get("version"), **LIVE},
+                                             tombstone_update(envelope))
+    if result.modified_count != 1:
+        raise PreconditionFailed(f"property_{doc['_id']} was changed by another request at the same time; try again.")
     history.property_deleted(ctx.store, actor=identity.username, doc=doc, entry_id=envelope["event_id"])
     refresh_search_text(ctx, doc["section"])
     return doc
@@ -311,7 +382,7 @@ def create_value(
     when = now()
     entries = list(doc["values"])
     position = len(entries) if changes.position is None else min(changes.position, len(entries))
-    entries.insert(position, value_entry(value_id, value, when))
+    entries.insert(position, value_entry(value_id, value, when, identity))
     created = event(events.ValueCreated(value_id=value_id, property_id=doc["_id"], section_id=doc["section"]))
     _write(ctx, doc, _values_update(ctx, doc, entries, when), created)
     history.value_changed(ctx.store, actor=identity.username, action="created", prop=doc, value_id=value_id,
@@ -348,6 +419,7 @@ def update_value(*, ctx: MetadataContext, identity: Identity, raw_id: str, body:
 
 def delete_value(*, ctx: MetadataContext, identity: Identity, raw_id: str) -> tuple[dict, dict, int]:
     doc, entry, position = load_value(ctx, identity, path_id(raw_id, "value"), need="write")
+    check_may_take_away(doc, identity, verb="remove", entries=[entry])
     entries = [e for e in doc["values"] if e["id"] != entry["id"]]
     deleted = event(events.ValueDeleted(value_id=entry["id"], property_id=doc["_id"], section_id=doc["section"]))
     _write(ctx, doc, _values_update(ctx, doc, entries, now()), deleted)

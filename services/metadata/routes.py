@@ -9,6 +9,7 @@ answer 404 / 401 / 403 as shared/access.py `check_access` does.
 """
 from __future__ import annotations
 
+import json
 from typing import Any, Iterable, Mapping
 
 from flask import Blueprint, Response, current_app, request
@@ -73,8 +74,9 @@ def _history(resource: str) -> Response:
     return json_response(body)
 
 
-def _section_detail(doc: Mapping[str, Any]) -> dict[str, Any]:
-    subsections, props, datafiles = sections.section_contents(_ctx(), current_identity(), doc["_id"])
+def _section_detail(doc: Mapping[str, Any], readable_datafiles: set[int] | None = None) -> dict[str, Any]:
+    subsections, props, datafiles = sections.section_contents(_ctx(), current_identity(), doc["_id"],
+                                                              readable=readable_datafiles)
     return section_fields(doc, datafiles=datafiles, subsections=subsections, properties=props)
 
 
@@ -109,7 +111,8 @@ def create_section():
     if kind == "moved":
         return _one(SECTION_MODEL, _section_detail(result), "Section moved successfully.", "object_moved")
     return _one(
-        SECTION_MODEL, _section_detail(result.top), "Section copied successfully.", "object_copied", 201,
+        SECTION_MODEL, _section_detail(result.top, result.readable_datafiles), "Section copied successfully.",
+        "object_copied", 201,
         sections_created=[typed("section", i) for i in result.sections],
         properties_created=len(result.properties),
         datafile_links_created=result.datafile_links,
@@ -181,7 +184,18 @@ def _uploaded_document() -> tuple[bytes, str | None, str | None]:
     return request.get_data(cache=False), None, request.mimetype
 
 
-def _import(source: str) -> Response:
+def _given_acl() -> Any:
+    """The internal import's `acl` part (JSON): the datafile's ACL the new sections start with."""
+    raw = request.form.get("acl") if request.mimetype == "multipart/form-data" else None
+    if raw is None:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise BadRequest("`acl` must be a JSON object.", message_type="invalid_json") from None
+
+
+def _import(source: str, *, acl: Any = None) -> Response:
     identity = require_user()
     try:
         target_id = parse_optional_section(request.args.get("target_section_id"))
@@ -191,7 +205,7 @@ def _import(source: str) -> Response:
     data, filename, content_type = _uploaded_document()
     result = odml_io.import_document(ctx=_ctx(), identity=identity, data=data, fmt=fmt, filename=filename,
                                      content_type=content_type, target_id=target_id, source=source,
-                                     origin=_origin())
+                                     origin=_origin(), acl=sections.given_acl(acl, identity))
     body = _envelope(
         SECTION_MODEL, [section_fields(d) for d in result.top],
         text=f"Imported {len(result.sections)} section(s), {result.properties} propertie(s) and {result.values} value(s).",
@@ -329,8 +343,9 @@ def _ids(name: str, kind: str) -> list[int]:
 
 @internal.post("/internal/import/")
 def internal_import():
-    """The files service's conversion type 4 (odML): the acting user in the identity header."""
-    return _import(request.args.get("source") or "import")
+    """The files service's conversion type 4 (odML): the acting user in the identity header; the new
+    sections start with the datafile's ACL (`acl` part) rather than their target's."""
+    return _import(request.args.get("source") or "import", acl=_given_acl())
 
 
 @internal.get("/internal/values/")
@@ -382,7 +397,8 @@ def internal_create_path():
     except InvalidId as exc:
         raise BadRequest(f"`parent_section`: {exc}.", message_type="invalid_id") from None
     created = sections.create_path(ctx=_ctx(), identity=identity, parent_id=parent_id, path=[p.strip() for p in path],
-                                   source=str(body.get("source") or "archive"), origin=_origin())
+                                   source=str(body.get("source") or "archive"), origin=_origin(),
+                                   acl=sections.given_acl(body.get("acl"), identity))
     items = [{"id": typed("section", d["_id"]), "section_id": d["_id"], "name": d["name"], "created": new}
              for d, new in created]
     return json_response({"sections": items, "leaf_section_id": items[-1]["section_id"]},

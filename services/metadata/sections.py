@@ -1,22 +1,31 @@
-"""Creating, updating, moving, copying and deleting sections: every check and write of those lives here."""
+"""Creating, updating, moving, copying and deleting sections: every check and write of those lives here.
+
+A section shows the datafiles linked into it (links.py) that the caller may read: the files
+service, which owns datafiles and their permissions, says which in one call per request
+(clients.py), so a section agrees with the datafiles themselves at every moment.
+"""
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping
 
 from services.metadata import events, history
+from services.metadata.clients import FilesUnavailable
 from services.metadata.context import MetadataContext
 from services.metadata.fields import MISSING, SECTION_TEXT, SectionChanges, parse_section_body
 from services.metadata.ids import InvalidId, parse_id, parse_optional_section, typed
 from services.metadata.search import section_search_text
 from services.metadata.store import HIDDEN, LIVE
-from shared.access import ACL_FIELDS, acl_of, check_access, new_acl, read_filter
+from shared.access import ACL_FIELDS, PRIVATE, acl_of, check_access, new_acl, read_filter
 from shared.params import parse_flag as flag
-from shared.errors import BadRequest, Conflict, NotFound, PreconditionFailed
+from shared.errors import BadRequest, Conflict, NotFound, PreconditionFailed, ServiceUnavailable
 from shared.events import envelope_for, outbox_fields, tombstone_update, with_outbox
 from shared.identity import Identity
+
+log = logging.getLogger(__name__)
 
 SECTION_COPY_FIELDS = ("name", *SECTION_TEXT)
 _BIG = 1_000_000_000
@@ -154,6 +163,27 @@ def inherited_acl(parent: Mapping[str, Any] | None, identity: Identity) -> dict[
     return acl
 
 
+def given_acl(raw: Any, identity: Identity) -> dict[str, Any] | None:
+    """The ACL the files service asks the sections of a conversion to start with (their datafile's,
+    never the broader one of the section they land in), checked; None when not given."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise BadRequest("`acl` must be an object with `safety_level` and `shared_with`.", message_type="invalid_fields")
+    level, shared = raw.get("safety_level", PRIVATE), raw.get("shared_with") or {}
+    readers, writers = raw.get("readers") or [], raw.get("writers") or []
+    if level not in (1, 2, 3) or isinstance(level, bool) or not isinstance(shared, dict) \
+            or not all(isinstance(k, str) and v in (1, 2) and not isinstance(v, bool) for k, v in shared.items()) \
+            or not all(isinstance(u, int) and not isinstance(u, bool) for u in [*readers, *writers]):
+        raise BadRequest("`acl`: `safety_level` 1, 2 or 3, `shared_with` {username: 1 or 2}, `readers` and "
+                         "`writers` lists of user ids.", message_type="invalid_fields")
+    inherited = {"owner": identity.user_id, "safety_level": level, "shared_with": shared, "readers": readers,
+                 "writers": writers}
+    acl = new_acl(owner=identity.user_id, owner_name=identity.username, inherited=inherited)
+    acl["author"] = identity.username
+    return acl
+
+
 def property_acl(section: Mapping[str, Any]) -> dict[str, Any]:
     """The read model a section passes to its properties: a copy of its own, `acl_version` included
     (the properties are part of the section's resource: the acl service's changes to `section_<id>`
@@ -222,13 +252,16 @@ def insert_section(
     tree_position: int | None,
     *,
     source: str,
+    acl: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], str]:
-    """The new section and the id of its created event (the id of its history entry)."""
+    """The new section and the id of its created event (the id of its history entry); it starts
+    with its parent's ACL, or `acl` when given (given_acl)."""
     parent_id = parent["_id"] if parent else None
     require_free_name(ctx, parent_id, identity.user_id, fields["name"])
     position = tree_position if tree_position is not None else next_position(ctx, parent_id, identity.user_id)
     (section_id,) = ctx.store.next_ids("section")
-    doc = new_section_doc(section_id=section_id, fields=fields, parent=parent, acl=inherited_acl(parent, identity),
+    doc = new_section_doc(section_id=section_id, fields=fields, parent=parent,
+                          acl=dict(acl) if acl is not None else inherited_acl(parent, identity),
                           tree_position=position, when=now())
     created = created_event(doc, source=source)
     ctx.store.sections.insert_one({**doc, **outbox_fields(created)})
@@ -237,9 +270,10 @@ def insert_section(
 
 def create_path(
     *, ctx: MetadataContext, identity: Identity, parent_id: int | None, path: list[str], source: str = "archive",
-    origin: Mapping[str, Any] | None = None,
+    origin: Mapping[str, Any] | None = None, acl: Mapping[str, Any] | None = None,
 ) -> list[tuple[dict[str, Any], bool]]:
-    """`mkdir -p` under `parent_id`: each name reuses a writable sibling of that name or creates it.
+    """`mkdir -p` under `parent_id`: each name reuses a writable sibling of that name or creates it
+    (with `acl` when given: an archive's folders start with their datafile's ACL).
 
     The sections it creates are one history entry (with the first created event's id)."""
     parent = resolve_section(ctx, identity, parent_id, name="parent_section")
@@ -253,7 +287,7 @@ def create_path(
             out.append((existing, False))
             parent = existing
             continue
-        doc, event_id = insert_section(ctx, identity, {"name": name}, parent, None, source=source)
+        doc, event_id = insert_section(ctx, identity, {"name": name}, parent, None, source=source, acl=acl)
         event_ids.append(event_id)
         out.append((doc, True))
         parent = doc
@@ -369,6 +403,7 @@ class CopyResult:
     sections: list[int] = field(default_factory=list)
     properties: list[int] = field(default_factory=list)
     datafile_links: int = 0
+    readable_datafiles: set[int] = field(default_factory=set)  # checked for the copy: no need to ask again
 
 
 def copy_section(
@@ -385,7 +420,8 @@ def copy_section(
     """Copy `source` (and, if recursive, the part of its subtree you may read) under `target_id`.
 
     Copies belong to you and take the target's permissions. Properties and values get new ids;
-    datafiles are never duplicated: the copies show the same files (links). All is checked first.
+    datafiles are never duplicated: the copies show the same files (links), those you may read.
+    All is checked first.
     """
     from services.metadata.properties import copy_properties_docs
 
@@ -409,10 +445,14 @@ def copy_section(
                 [("section", 1), ("tree_position", 1), ("_id", 1)]):
             props_by_section.setdefault(prop["section"], []).append(prop)
     links_by_section: dict[int, list[int]] = {}
+    readable: set[int] = set()
     if with_datafiles:
         for link in ctx.store.links.find({"section": {"$in": old_ids}}).sort("datafile", 1):
             if link["datafile"] not in links_by_section.setdefault(link["section"], []):
                 links_by_section[link["section"]].append(link["datafile"])
+        # A copy links only what you may read, and never links a file unchecked.
+        readable = readable_datafiles(ctx, identity, {d for ids in links_by_section.values() for d in ids}, strict=True)
+        links_by_section = {s: [d for d in ids if d in readable] for s, ids in links_by_section.items()}
 
     new_ids = dict(zip(old_ids, ctx.store.next_ids("section", len(old_ids))))
     acl = inherited_acl(target, identity)
@@ -450,6 +490,7 @@ def copy_section(
         sections=[d["_id"] for d in section_docs],
         properties=[d["_id"] for d in prop_docs],
         datafile_links=len(link_docs),
+        readable_datafiles=readable,
     )
 
 
@@ -601,11 +642,36 @@ def copy_or_move(*, ctx: MetadataContext, identity: Identity, request: CopyMoveR
 
 # --- reading --------------------------------------------------------------------------------------
 
-def section_contents(ctx: MetadataContext, identity: Identity, section_id: int) -> tuple[list[int], list[int], list[int]]:
-    """(readable subsections, properties, linked datafiles) of a section, each in order."""
+def readable_datafiles(ctx: MetadataContext, identity: Identity, datafile_ids: Iterable[int], *,
+                       strict: bool) -> set[int]:
+    """Those of `datafile_ids` that `identity` may read, asked of the files service in one call.
+
+    When it cannot answer: none of them (a section stays readable and shows only what was
+    checked), or, if `strict` (a copy deciding what to link), 503."""
+    wanted = set(datafile_ids)
+    if not wanted:
+        return set()
+    try:
+        return ctx.files.readable_datafiles(identity, wanted)
+    except FilesUnavailable as exc:
+        if strict:
+            raise ServiceUnavailable(f"Cannot check which datafiles you may read: {exc}.",
+                                     headers={"Retry-After": "5"}) from None
+        log.warning("leaving the datafiles out of a section: %s", exc)
+        return set()
+
+
+def section_contents(
+    ctx: MetadataContext, identity: Identity, section_id: int, *, readable: set[int] | None = None
+) -> tuple[list[int], list[int], list[int]]:
+    """(subsections, properties, linked datafiles) of a section that `identity` may read, each in order.
+
+    `readable`: datafiles already checked in this request (a copy's), else the files service is asked."""
     subsections = [d["_id"] for d in ctx.store.sections.find(
         {"parent_section": section_id, **LIVE, **read_filter(identity)}, {"_id": 1}).sort([("tree_position", 1), ("_id", 1)])]
     properties = [d["_id"] for d in ctx.store.properties.find(
         {"section": section_id, **LIVE, **read_filter(identity)}, {"_id": 1}).sort([("tree_position", 1), ("_id", 1)])]
-    datafiles = sorted({d["datafile"] for d in ctx.store.links.find({"section": section_id}, {"datafile": 1})})
-    return subsections, properties, datafiles
+    linked = sorted({d["datafile"] for d in ctx.store.links.find({"section": section_id}, {"datafile": 1})})
+    if readable is None:
+        readable = readable_datafiles(ctx, identity, linked, strict=False)
+    return subsections, properties, [i for i in linked if i in readable]

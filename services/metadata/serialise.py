@@ -5,6 +5,7 @@ from typing import Any, Iterable, Mapping
 
 from services.metadata.fields import PROPERTY_TEXT
 from services.metadata.ids import typed
+from services.metadata.owners import property_owner, value_owner
 
 SECTION_MODEL, PROPERTY_MODEL, VALUE_MODEL = "metadata.section", "metadata.property", "metadata.value"
 
@@ -73,7 +74,7 @@ def property_fields(doc: Mapping[str, Any]) -> dict[str, Any]:
         dtype=doc.get("dtype"),
         values=[{"id": typed("value", v["id"]), "value": v["value"]} for v in doc.get("values") or ()],
         tree_position=doc.get("tree_position", 0),
-        owner=doc.get("author"),
+        owner=property_owner(doc)[1],
         safety_level=doc.get("safety_level"),
         date_created=doc.get("date_created"),
         last_modified=doc.get("last_modified"),
@@ -91,7 +92,7 @@ def value_fields(prop: Mapping[str, Any], entry: Mapping[str, Any], position: in
         "section_id": typed("section", prop["section"]),
         "dtype": prop.get("dtype"),
         "unit": prop.get("unit"),
-        "owner": prop.get("author"),
+        "owner": value_owner(prop, entry)[1],
         "date_created": entry.get("date_created") or prop.get("date_created"),
         "last_modified": prop.get("last_modified"),
     }

@@ -4,9 +4,9 @@
   to the parent: a subtree is one indexed query `{"ancestors": id}`), `depth`, `tree_position`
   (order among siblings), the permission read model (shared/access.py) and `search_text`.
 - `properties`: one document per property, holding its values (`values: [{"id", "value", "text"}]`,
-  in order), its section's read model (copied, so that listing is one query) and the section's
-  `ancestors` plus the section itself. The acl service's changes of a section go to both
-  (services/metadata/acl.py).
+  in order), its section's read model (copied, so that listing is one query), the section's
+  `ancestors` plus the section itself, and the owners of the property and its values (owners.py).
+  The acl service's changes of a section go to both (services/metadata/acl.py).
 - `datafile_links`: which datafiles appear in which section (`kind` "home" from the files service's
   events, "copy" from copies with `with_datafiles`).
 - `counters`: one integer sequence per kind (section, property, value).
@@ -74,3 +74,10 @@ class MetadataStore:
         ensure_friendship_indexes(self.db)
         ensure_outbox_indexes(self.db, OUTBOX_COLLECTIONS)
         ensure_history_indexes(self.history)
+        self.record_property_owners()
+
+    def record_property_owners(self) -> None:
+        """Properties stored before they had owners of their own (owners.py) get their section's owner,
+        so that listing by owner finds them too."""
+        self.properties.update_many({"property_owner": {"$exists": False}},
+                                    [{"$set": {"property_owner": "$owner", "property_owner_name": "$author"}}])

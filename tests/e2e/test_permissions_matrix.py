@@ -18,9 +18,9 @@ Every (resource type, action, ACL state, user) is one test case. Its expected an
 
 - read (get, acl GET, download / export, cascade, children): 200, else 403 signed in, 401 anonymous;
 - list: 200 for everyone (anonymous included), the resource listed iff readable;
-- write (update, add a child; a property's delete: docs/metadata.md, "Properties and values are
-  deleted by anyone who may write their section"): 2xx, else 403 / 401;
-- owner only (delete, acl POST): 2xx, else 403 / 401.
+- write (update, add a child, and delete that child again): 2xx, else 403 / 401;
+- owner only (delete, acl POST; a property of the owner's too: docs/permissions.md, "Properties and
+  values": collaborators change the owner's properties but do not take them away): 2xx, else 403 / 401.
 
 Friendship is one-way: the friend's own friendly resources are readable by the friend's friend
 (the stranger), not by the owner who counts the friend as theirs.
@@ -29,9 +29,9 @@ Speed: the requests of one test function and resource type are made together the
 of its cases runs, the 15 states in parallel and, within a state, the users one after the other in
 the order friend, stranger, anonymous, owner (so the owner's delete comes last); each case then
 checks its own answer. Deletes run last (the tests of a module run in file order), on the shared
-resources: the others are refused first, then the owner deletes. A property delete is allowed to
-writers, so friend, stranger and anonymous each try on a property of their own; the owner deletes
-the shared one.
+resources: the others are refused first, then the owner deletes. Friend, stranger and anonymous
+each try to delete a property of the owner's made for them (refused even to writers); the owner
+deletes the shared one.
 """
 from __future__ import annotations
 
@@ -181,7 +181,7 @@ def _build_state(world: World, state: State, tag: str) -> list[tuple[str, dict]]
         "name": "private subsection", "parent_section": section}))["id"]
     ids["property", sid] = _fields(call("owner", "POST", "/metadata/properties/", json={
         "section_id": section, "name": "colour", "dtype": "string", "values": ["red"]}))["id"]
-    for user in USERS[:3]:  # their property deletes, which writers may do; the owner deletes "colour"
+    for user in USERS[:3]:  # the owner's properties they try to delete; the owner deletes "colour"
         ids[f"property_{user}", sid] = _fields(call("owner", "POST", "/metadata/properties/", json={
             "section_id": section, "name": f"for {user}", "dtype": "string", "values": ["x"]}))["id"]
     content = f"permissions matrix {tag} {sid}\n".encode() * 3
@@ -526,7 +526,8 @@ def test_add_child(world, kind, state, user):
 
 @pytest.mark.parametrize("kind,state,user", _cases(("property",)))
 def test_delete_property(world, kind, state, user):
-    """A property goes with its section: whoever may write the section may delete it."""
+    """Deleting takes a property away from its section: its owner (here the section's) only; writers
+    may change it but not delete it, and delete the properties they add themselves (test_add_child)."""
     def make(w, k, s, u):
         target = w.id("property" if u == "owner" else f"property_{u}", s)
         answer = _answer(w.call(u, "DELETE", f"/metadata/properties/{target}/"))
@@ -534,7 +535,7 @@ def test_delete_property(world, kind, state, user):
         return answer
 
     answer = _answers(world, "delete", kind, make)[state.id, user]
-    want = expected(WRITE, user, state)
+    want = expected(OWNER, user, state)
     _check(answer, want, user)
     assert answer.after["owner GET afterwards"] == (404 if want == 200 else 200), answer.after
 

@@ -1,13 +1,12 @@
-"""odML documents built and read in memory (services/metadata/odml_io.py): no database, no network."""
+"""odML documents built and read in memory (services/metadata/odml_io.py, odml_parse.py): no database, no network."""
 import json
 
 import odml
 import pytest
 from odml.tools import ODMLReader, ODMLWriter
 
-from services.metadata.odml_io import (
-    FORMATS, InvalidDocument, build_document, detect_format, parse_format, read_document,
-)
+from services.metadata.odml_io import FORMATS, build_document, detect_format, parse_format
+from services.metadata.odml_parse import InvalidDocument, read_document
 
 from shared.errors import BadRequest
 
@@ -82,3 +81,19 @@ def test_a_deeply_nested_document_is_refused():
 def test_network_loading_is_disabled():
     assert odml.terminology.load("http://127.0.0.1:9/x.xml") is None
     assert odml.terminology.deferred_load("http://127.0.0.1:9/x.xml") is None
+
+
+def test_an_import_that_finds_every_sandbox_slot_busy_is_a_503(monkeypatch):
+    import threading
+
+    from services.metadata import odml_io
+    from services.metadata.context import MetadataContext
+    from shared.errors import ServiceUnavailable
+
+    slots = threading.BoundedSemaphore(1)
+    slots.acquire()  # another import is being read
+    monkeypatch.setattr(odml_io, "IMPORT_WAIT_SECONDS", 0.05)
+    ctx = MetadataContext(store=None, import_slots=slots)
+    with pytest.raises(ServiceUnavailable) as refused:
+        odml_io.parse_in_sandbox(ctx, b"<odML/>", "xml")
+    assert refused.value.headers["Retry-After"] == "5"

@@ -3,17 +3,25 @@
 Helpers:
 - `users()` -> an `Api` for a fresh user (identity headers as the gateway would forward them);
 - `api.section(name, **fields)` / `api.prop(section, name, values, **fields)` create and return `fields`;
-- `counts()` -> a snapshot of every collection and counter, to prove that nothing was saved.
+- `counts()` -> a snapshot of every collection and counter, to prove that nothing was saved;
+- `files` -> the files service's internal `readable` endpoint, served for real by a fake that
+  knows who may read which datafile (`files.publish(5)`, `files.share(5, user)`); unknown ids are
+  readable by nobody.
 """
 from __future__ import annotations
 
 import itertools
+import logging
+import threading
 
 import pymongo
 import pytest
+from flask import Flask, jsonify, request
+from werkzeug.serving import make_server
 
 from services.metadata.app import create_app
-from shared.identity import IDENTITY_HEADER, Identity, encode_identity
+from shared.identity import IDENTITY_HEADER, Identity, decode_identity, encode_identity
+from stack.procs import free_port
 
 INTERNAL_SECRET = "test-internal-secret-0123456789abcdef"
 
@@ -80,8 +88,73 @@ class Api:
         return [item["fields"]["name"] for item in response.get_json()["selected"]]
 
 
+class FakeFiles:
+    """`POST /internal/datafiles/readable/` as the files service answers it, from a table of who may
+    read which datafile; it checks the signed identity as the real service does and counts calls."""
+
+    def __init__(self):
+        self.public: set[int] = set()
+        self.readers: dict[int, set[int]] = {}
+        self.calls: list[tuple[int | None, list[int]]] = []
+        self.failing = False
+        self.port = free_port()
+        self.server = make_server("127.0.0.1", self.port, self._app(), threaded=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def reset(self) -> None:
+        self.public.clear()
+        self.readers.clear()
+        self.calls.clear()
+        self.failing = False
+
+    def publish(self, *datafile_ids: int) -> None:
+        self.public.update(datafile_ids)
+
+    def share(self, datafile_id: int, *apis) -> None:
+        self.readers.setdefault(datafile_id, set()).update(api.user_id for api in apis)
+
+    def _app(self) -> Flask:
+        app = Flask("fake-files")
+
+        @app.post("/internal/datafiles/readable/")
+        def readable():
+            if self.failing:
+                return jsonify({"message": "down", "message_type": "internal_error"}), 500
+            header = request.headers.get(IDENTITY_HEADER)
+            user_id = decode_identity(header, INTERNAL_SECRET).user_id if header else None
+            wanted = request.get_json()["datafile_ids"]
+            self.calls.append((user_id, wanted))
+            return jsonify({"readable": [i for i in wanted
+                                         if i in self.public or user_id in self.readers.get(i, set())]})
+
+        return app
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.thread.join(5)
+
+
+@pytest.fixture(scope="session")
+def files_server():
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    fake = FakeFiles()
+    yield fake
+    fake.stop()
+
+
 @pytest.fixture
-def metadata_config(mongo_url, amqp_url, db_prefix):
+def files(files_server):
+    files_server.reset()
+    return files_server
+
+
+@pytest.fixture
+def metadata_config(mongo_url, amqp_url, db_prefix, files):
     config = {
         "MONGO_URL": mongo_url,
         "AMQP_URL": amqp_url,
@@ -89,6 +162,7 @@ def metadata_config(mongo_url, amqp_url, db_prefix):
         "INTERNAL_SECRET": INTERNAL_SECRET,
         "LOG_FORMAT": "text",
         "LOG_LEVEL": "WARNING",
+        "FILES_URL": files.url,
     }
     yield config
     pymongo.MongoClient(mongo_url).drop_database(f"{db_prefix}metadata")

@@ -32,7 +32,7 @@ def link(db, section, datafile_id, event="files.datafile.created"):
 
 
 @pytest.fixture
-def tree(api, db):
+def tree(api, db, files):
     source = api.section("Source", description="the original")
     api.prop(source, "colour", ["red", "green"])
     api.prop(source, "duration", [1.5, 2.0], dtype="float", unit="ms")
@@ -45,6 +45,7 @@ def tree(api, db):
     existing = api.section("Existing", parent=target)
     link(db, source, 11)
     link(db, first, 13)
+    files.publish(11, 13)
     return {"source": source, "first": first, "grand": grand, "second": second, "target": target,
             "existing": existing}
 
@@ -246,8 +247,9 @@ def test_copy_size_is_limited(make_app, api, tree, users):
     assert response.get_json()["message_type"] == "too_many_sections"
 
 
-def test_datafile_links_follow_the_files_events(api, db):
+def test_datafile_links_follow_the_files_events(api, db, files):
     one, two = api.section("One"), api.section("Two")
+    files.publish(5)
     link(db, one, 5)
     link(db, one, 5)  # a repeated event changes nothing
     assert api.fields(f"sections/{one['id']}")["datafiles"] == ["datafile_5"]

@@ -217,7 +217,7 @@ def test_shared_for_writing(api, other, owned, permissions_changed):
     assert other.post(p["prop"], {"unit": "nm"}).status_code == 200
     assert other.post(p["value"], {"value": "blue"}).status_code == 200
     created = other.prop(owned["section"], "added by a writer", [1])
-    assert created["owner"] == api.username  # a property takes its section's ACL and owner
+    assert created["owner"] == other.username  # a property takes its section's ACL; its creator owns it
     value = other.post("values", {"property_id": owned["prop"]["id"], "value": "teal"})
     assert value.status_code == 201
     sub = other.section("sub by a writer", parent=owned["section"])
