@@ -2,7 +2,7 @@
 import importlib
 import sys
 
-BENCHES = ["bench.gateway", "bench.neo_storage", "bench.neo", "bench.files", "bench.acl", "bench.selections"]
+BENCHES = ["bench.gateway", "bench.neo_storage", "bench.neo", "bench.files", "bench.sandbox", "bench.acl", "bench.selections"]
 
 
 def main() -> int:

@@ -25,7 +25,7 @@ class ServiceDown(Exception):
 
 
 class ServiceRefused(Exception):
-    """The other service answered 4xx: the request itself is wrong (not retried)."""
+    """The other service answered 4xx or 507 (a quota): the request itself is refused (not retried)."""
 
     def __init__(self, status: int, body: Any, text: str):
         self.status, self.body = status, body
@@ -68,7 +68,8 @@ class _Client:
             raise ServiceDown(f"the {self.name} service does not answer: {exc}") from None
         if response.status_code in ok:
             return response
-        if response.status_code >= 500 or response.status_code in (408, 429):
+        # 507 is a quota refusal (shared/quota.py), not an outage: retrying would not help.
+        if (response.status_code >= 500 and response.status_code != 507) or response.status_code in (408, 429):
             raise ServiceDown(f"the {self.name} service answered {response.status_code}: {response.text[:300]}")
         try:
             body = response.json()
@@ -150,19 +151,25 @@ class MetadataClient(_Client):
             return None
         return response.json()["section"]
 
-    def make_path(self, identity: Identity, parent_section: int | None, path: Iterable[str]) -> dict[str, Any]:
-        """`mkdir -p` of `path` under `parent_section`: {"sections": [...], "leaf_section_id"}."""
-        response = self.request("POST", "/internal/sections/", identity,
-                                json={"parent_section": parent_section, "path": list(path), "source": "archive"})
-        return response.json()
+    def make_path(self, identity: Identity, parent_section: int | None, path: Iterable[str], *,
+                  acl: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """`mkdir -p` of `path` under `parent_section`: {"sections": [...], "leaf_section_id"}; the
+        sections it creates start with `acl` (shared/access.py `acl_of`: a datafile's) when given."""
+        body = {"parent_section": parent_section, "path": list(path), "source": "archive"}
+        if acl is not None:
+            body["acl"] = dict(acl)
+        return self.request("POST", "/internal/sections/", identity, json=body).json()
 
-    def import_odml(self, identity: Identity, data: bytes, *, filename: str, target_section: int | None) -> dict[str, Any]:
+    def import_odml(self, identity: Identity, data: bytes, *, filename: str, target_section: int | None,
+                    acl: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Import an odML document; the sections it creates start with `acl` when given."""
         params = {"source": "import"}
         if target_section is not None:
             params["target_section_id"] = str(target_section)
-        response = self.request("POST", "/internal/import/", identity, params=params,
-                                files={"file": (filename, data, "application/octet-stream")})
-        return response.json()
+        files = {"file": (filename, data, "application/octet-stream")}
+        if acl is not None:
+            files["acl"] = (None, _json(dict(acl)), "application/json")
+        return self.request("POST", "/internal/import/", identity, params=params, files=files).json()
 
     def delete_section(self, identity: Identity, section_id: int) -> None:
         self.request("DELETE", f"/metadata/sections/{section_id}/", identity, ok=(200, 404), params={"force": "true"})

@@ -4,7 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from services.files.clients import MetadataClient, NeoClient
+from services.files.conversion.source import ParseLimits
 from services.files.store import FilesStore
+from shared.sandbox import SandboxSettings
 
 
 @dataclass(frozen=True)
@@ -17,9 +19,20 @@ class Limits:
     archive_max_bytes: int = 2 * 1024**3  # all members expanded
     archive_max_ratio: float = 200.0  # expanded / compressed, per member and overall
     archive_max_depth: int = 3  # archives inside archives
+    archive_max_total_bytes: int = 8 * 1024**3  # all archives of one upload, nested ones included
+    archive_max_total_members: int = 10_000
+    hdf5_max_dataset_bytes: int = 2 * 1024**3  # one declared array of an HDF5 upload
     conversion_max_attempts: int = 3
     csv_max_bytes: int = 256 * 1024**2
     odml_max_bytes: int = 32 * 1024**2
+    datafile_quota_bytes: int = 0  # stored bytes per user (quota.py); 0 = unlimited
+
+    def parse_limits(self) -> ParseLimits:
+        """The limits the parse sandbox applies to the upload's content."""
+        return ParseLimits(csv_max_bytes=self.csv_max_bytes, odml_max_bytes=self.odml_max_bytes,
+                           hdf5_max_dataset_bytes=self.hdf5_max_dataset_bytes,
+                           archive_max_members=self.archive_max_members, archive_max_bytes=self.archive_max_bytes,
+                           archive_max_ratio=self.archive_max_ratio, archive_max_depth=self.archive_max_depth)
 
 
 @dataclass(frozen=True)
@@ -28,3 +41,4 @@ class FilesContext:
     neo: NeoClient
     metadata: MetadataClient
     limits: Limits = field(default_factory=Limits)
+    sandbox: SandboxSettings = field(default_factory=SandboxSettings)  # where uploads are parsed

@@ -63,7 +63,8 @@ class _Reader:
     def get(self, neo_id: str) -> dict[str, Any] | None:
         """The object, or None when the caller may not read it (or it is gone): it is left out."""
         try:
-            return self.ctx.neo.get(self.identity, neo_id, q="full")
+            # Arrays as their shapes only: they come in .npy (array()), and a long signal's JSON is refused.
+            return self.ctx.neo.get(self.identity, neo_id, q="full", arrays="shape")
         except ServiceRefused as exc:
             if exc.status in LEFT_OUT:
                 return None

@@ -15,7 +15,7 @@ from typing import Any, Iterable, Mapping
 
 from pymongo.collection import Collection
 
-from services.files.detect import CONVERTER_NAMES
+from services.files.conversion.detect import CONVERTER_NAMES
 from services.files.ids import datafile_number
 from shared.errors import BadRequest
 from shared.history import permission_entries, record_action, resource_history

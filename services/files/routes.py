@@ -2,7 +2,8 @@
 
 Permissions follow docs/permissions.md: every GET answers anonymous callers too (they see public
 datafiles only); every write needs a login. `internal` is the internal API (never routed by the
-gateway): the ACL of a datafile for the acl service.
+gateway): the ACL of a datafile for the acl service, and which datafiles a caller may read for the
+metadata service.
 """
 from __future__ import annotations
 
@@ -13,10 +14,9 @@ from flask import Blueprint, Response, current_app, request, send_file
 from services.files import exports, service
 from services.files.acl import datafile_number, internal_acl
 from services.files.context import FilesContext
-from services.files.upload import receive
 from shared.envelope import json_response, message, object_list
 from shared.params import json_body
-from shared.errors import BadRequest, NotFound, PayloadTooLarge
+from shared.errors import BadRequest, NotFound
 from shared.identity import current_identity, require_user
 
 files = Blueprint("files", __name__)
@@ -58,35 +58,9 @@ def list_datafiles():
 @files.post(f"{PREFIX}/")
 def upload():
     identity = require_user()
-    ctx = _ctx()
-    if request.mimetype != "multipart/form-data":
-        raise BadRequest("Upload with multipart/form-data: the file in a `raw_file` part.", message_type="invalid_upload")
-    limit = ctx.limits.max_upload_bytes
-    if request.content_length is not None and request.content_length > limit + 1024 * 1024:
-        raise PayloadTooLarge(f"Files are limited to {limit} bytes.")
-    state: dict[str, Any] = {"section": None, "checked": False}
-    early = request.args.get("section_id", request.args.get("section"))
-    if early is not None:
-        state["section"], state["checked"] = service.resolve_section(ctx, identity, early, name="section_id"), True
-
-    def start_file(fields, filename):
-        raw = fields.get("section_id", fields.get("section"))
-        if not state["checked"] and raw is not None:
-            state["section"], state["checked"] = service.resolve_section(ctx, identity, raw, name="section_id"), True
-        state["id"] = ctx.store.next_id()
-        return ctx.store.path_of(state["id"])
-
-    result = receive(request.stream, request.mimetype_params.get("boundary"), start_file=start_file,
-                     max_bytes=limit, max_field_bytes=ctx.limits.max_field_bytes)
-    try:
-        raw = result.fields.get("section_id", result.fields.get("section"))
-        if not state["checked"] and raw is not None:
-            state["section"] = service.resolve_section(ctx, identity, raw, name="section_id")
-        doc = service.create_datafile(ctx=ctx, identity=identity, datafile_id=state["id"], stored=result.file,
-                                      fields=result.fields, args=request.args, section=state["section"])
-    except BaseException:
-        service.remove_bytes(ctx, state["id"])
-        raise
+    doc = service.upload_datafile(ctx=_ctx(), identity=identity, stream=request.stream, mimetype=request.mimetype,
+                                  boundary=request.mimetype_params.get("boundary"),
+                                  content_length=request.content_length, args=request.args)
     return _one(doc, "File uploaded successfully.", "object_created", 201)
 
 
@@ -167,3 +141,10 @@ def internal_acl_of(resource: str):
     if doc is None:
         raise NotFound(f"There is no datafile {resource!r} here.")
     return json_response(internal_acl(doc))
+
+
+@internal.post("/internal/datafiles/readable/")
+def internal_readable():
+    """For the metadata service: which of the datafiles shown in a section the caller may read."""
+    readable = service.readable_datafiles(ctx=_ctx(), identity=current_identity(), body=json_body(limit=1024 * 1024))
+    return json_response({"readable": readable})

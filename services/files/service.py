@@ -12,11 +12,12 @@ from services.files import events, history
 from services.files.clients import ServiceDown
 from services.files.context import FilesContext
 from services.files.ids import InvalidId, parse_id, parse_optional_section, typed
+from services.files.quota import UploadReservation, release_datafile_bytes
 from services.files.store import HIDDEN, LIVE
-from services.files.upload import StoredFile
-from shared.access import PRIVATE, PUBLIC, acl_of, can_read, can_write, check_access, new_acl, read_filter
+from services.files.upload import FORM_MARGIN, StoredFile, receive
+from shared.access import IN_CHUNK, PRIVATE, PUBLIC, acl_of, can_read, can_write, check_access, new_acl, read_filter
 from shared.params import parse_flag as flag
-from shared.errors import BadRequest, Conflict, Forbidden, NotFound, PreconditionFailed, ServiceUnavailable
+from shared.errors import BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, PreconditionFailed, ServiceUnavailable
 from shared.events import envelope_for, outbox_fields, tombstone_update, with_outbox
 from shared.identity import Identity
 
@@ -62,6 +63,27 @@ def load(ctx: FilesContext, identity: Identity, datafile_id: int, *, need: str =
     """The live datafile if `identity` may `need` ("read", "write", "owner") it (docs/permissions.md):
     404 when there is none, 401 for an anonymous caller, 403 for a signed-in one."""
     return dict(check_access(find(ctx, datafile_id), identity, name=f"datafile_{datafile_id}", need=need))
+
+
+READABLE_MAX_IDS = 10_000
+
+
+def readable_datafiles(*, ctx: FilesContext, identity: Identity, body: Any) -> list[int]:
+    """`POST /internal/datafiles/readable/` (the metadata service, for a section's files):
+    which of `{"datafile_ids": [...]}` exist and `identity` may read, in the order given."""
+    raw = body.get("datafile_ids") if isinstance(body, Mapping) else None
+    if not isinstance(raw, list) or len(raw) > READABLE_MAX_IDS:
+        raise BadRequest(f"Send {{\"datafile_ids\": [ids]}}, at most {READABLE_MAX_IDS} of them.",
+                         message_type="invalid_fields")
+    try:
+        wanted = list(dict.fromkeys(parse_id(item, "datafile") for item in raw))
+    except InvalidId as exc:
+        raise BadRequest(f"`datafile_ids`: {exc}.", message_type="invalid_id") from None
+    readable: set[int] = set()
+    for start in range(0, len(wanted), IN_CHUNK):
+        query = {"_id": {"$in": wanted[start:start + IN_CHUNK]}, **LIVE, **read_filter(identity)}
+        readable.update(doc["_id"] for doc in ctx.store.datafiles.find(query, {"_id": 1}))
+    return [i for i in wanted if i in readable]
 
 
 def datafile_history(*, ctx: FilesContext, identity: Identity, raw_id: str, args: Mapping[str, str]) -> dict[str, Any]:
@@ -212,7 +234,10 @@ def new_document(
     archive_path: str | None = None,
     archive_depth: int = 0,
 ) -> dict[str, Any]:
-    """A new datafile: private, or with the ACL of its section (or of `inherited`)."""
+    """A new datafile: private, or with the ACL of its section (or of `inherited`).
+
+    Its size counts against its owner's quota (`quota_bytes`, given back when it is deleted):
+    reserve it first (quota.py `reserve_datafile_bytes`; an upload does it as the bytes arrive)."""
     when = now()
     # A collaborator's file in someone else's section stays visible to the section's owner (new_acl).
     acl = new_acl(owner=identity.user_id, owner_name=identity.username, inherited=section or inherited)
@@ -224,6 +249,7 @@ def new_document(
         "section": section["section_id"] if section else None,
         "author": identity.username,
         "size": stored.size,
+        "quota_bytes": stored.size,
         "sha256": stored.sha256,
         "content_type": stored.content_type,
         "date_created": when,
@@ -242,6 +268,69 @@ def new_document(
         "archive_depth": archive_depth,
         **acl,
     }
+
+
+class _UploadPlace:
+    """Where an upload goes: its section, named in the query string or in a form field sent before
+    the file (checked before a byte is stored) or after it, and its new id."""
+
+    def __init__(self, ctx: FilesContext, identity: Identity, args: Mapping[str, str]):
+        self.ctx, self.identity = ctx, identity
+        self.checked, self.section, self.datafile_id = False, None, None
+        self.check_section(args)
+
+    def check_section(self, fields: Mapping[str, str]) -> None:
+        raw = fields.get("section_id", fields.get("section"))
+        if not self.checked and raw is not None:
+            self.section = resolve_section(self.ctx, self.identity, raw, name="section_id")
+            self.checked = True
+
+    def start_file(self, fields: Mapping[str, str], filename: str):
+        self.check_section(fields)
+        self.datafile_id = self.ctx.store.next_id()
+        return self.ctx.store.path_of(self.datafile_id)
+
+
+def upload_datafile(
+    *,
+    ctx: FilesContext,
+    identity: Identity,
+    stream,
+    mimetype: str,
+    boundary: str | None,
+    content_length: int | None,
+    args: Mapping[str, str],
+) -> dict[str, Any]:
+    """`POST /datafiles/`: stream the `raw_file` part into the new datafile's storage and record it.
+
+    Before anything is read: the size limit and the uploader's quota against a declared length;
+    before the file's first byte is written: the section (write access). The quota is reserved as
+    the bytes arrive (quota.py), so a chunked upload stops at the first piece that does not fit.
+    A refused or failed upload leaves no bytes and no reservation behind."""
+    if mimetype != "multipart/form-data":
+        raise BadRequest("Upload with multipart/form-data: the file in a `raw_file` part.", message_type="invalid_upload")
+    limit = ctx.limits.max_upload_bytes
+    if content_length is not None and content_length > limit + FORM_MARGIN:
+        raise PayloadTooLarge(f"Files are limited to {limit} bytes.")
+    reservation = UploadReservation(ctx, identity.user_id)
+    if content_length is not None:
+        reservation.refuse_declared(content_length - FORM_MARGIN)
+    place = _UploadPlace(ctx, identity, args)
+    try:
+        result = receive(stream, boundary, start_file=place.start_file, max_bytes=limit,
+                         max_field_bytes=ctx.limits.max_field_bytes, on_file_data=reservation.cover)
+    except BaseException:
+        reservation.cancel()
+        raise
+    try:
+        place.check_section(result.fields)
+        reservation.settle(result.file.size)
+        return create_datafile(ctx=ctx, identity=identity, datafile_id=place.datafile_id, stored=result.file,
+                               fields=result.fields, args=args, section=place.section)
+    except BaseException:
+        remove_bytes(ctx, place.datafile_id)
+        reservation.cancel()
+        raise
 
 
 def _text(fields: Mapping[str, Any], name: str, default: str = "") -> str:
@@ -402,7 +491,8 @@ def collaborators(doc: Mapping[str, Any]) -> list[Any]:
 
 
 def delete_datafile(*, ctx: FilesContext, identity: Identity, raw_id: str, force: bool) -> dict[str, Any]:
-    """Owner only; refused (409) while other users have access unless `force`. Bytes go after the document."""
+    """Owner only; refused (409) while other users have access unless `force`. Bytes go after the
+    document, then the owner's quota gets back what the datafile counted."""
     doc = load(ctx, identity, path_id(raw_id), need="owner")
     others = collaborators(doc)
     if others and not force:
@@ -415,6 +505,7 @@ def delete_datafile(*, ctx: FilesContext, identity: Identity, raw_id: str, force
     history.record_deleted(ctx.store.history, datafile_id=doc["_id"], actor=identity.username, collaborators=others,
                            entry_id=deleted["event_id"])
     remove_bytes(ctx, doc["_id"])
+    release_datafile_bytes(ctx, doc["owner"], int(doc.get("quota_bytes") or 0))
     return doc
 
 

@@ -6,6 +6,8 @@
   is out, so every read filters `LIVE`.
 - `members`: `{_id: "<archive id>:<member path>", datafile}`: the datafile an archive member became,
   so that a repeated extraction (a redelivered task) reuses it instead of making another.
+- `archive_budgets`: `{_id: <uploaded datafile id>, bytes, members, archives}`: what the archives
+  of one upload (nested ones included) extracted together (conversion/archive_members.py).
 - `counters`: the datafile id sequence.
 - `friendships`: who counts whom as a friend (shared/friends.py), for friendly reads.
 - `history`: the action history of the datafiles (services/files/history.py, shared/history.py).
@@ -47,6 +49,10 @@ class FilesStore:
         return self.db["members"]
 
     @property
+    def archive_budgets(self) -> Collection:
+        return self.db["archive_budgets"]
+
+    @property
     def history(self) -> Collection:
         return self.db[HISTORY_COLLECTION]
 
@@ -63,7 +69,7 @@ class FilesStore:
 
     def ensure_indexes(self) -> None:
         ensure_acl_indexes(self.datafiles)  # owner, readers, writers, safety_level
-        for key in ("section", "date_created", "author", "parent_datafile"):
+        for key in ("section", "date_created", "author", "parent_datafile", "archive_root"):
             self.datafiles.create_index([(key, ASCENDING)])
         ensure_friendship_indexes(self.db)
         ensure_history_indexes(self.history)  # by resource and by actor, newest first

@@ -4,6 +4,11 @@ The request body is read from the WSGI input in CHUNK pieces and fed to werkzeug
 `MultipartDecoder`; the `raw_file` part's data is written to its final path as it arrives, hashed
 (sha256) and counted on the way. Text fields are kept (each at most `max_field_bytes`); other file
 parts are refused. Whatever goes wrong, a partly written file is removed.
+
+`FORM_MARGIN` (shared/bodies.py's `MULTIPART_MARGIN`, the same allowance the body guard gives
+uploads) is what the multipart framing and the form fields may add to a file: a declared
+Content-Length that many bytes above a limit is refused before anything is read; below that, the
+file's own bytes are counted as they arrive.
 """
 from __future__ import annotations
 
@@ -16,9 +21,11 @@ from typing import Callable, Mapping
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
+from shared.bodies import MULTIPART_MARGIN
 from shared.errors import BadRequest, PayloadTooLarge
 
 CHUNK = 1024 * 1024
+FORM_MARGIN = MULTIPART_MARGIN
 FILE_FIELD = "raw_file"
 MAX_FIELDS = 64
 
@@ -53,9 +60,11 @@ def receive(
     max_bytes: int,
     max_field_bytes: int,
     chunk: int = CHUNK,
+    on_file_data: Callable[[int], None] = lambda size: None,
 ) -> Upload:
     """Parse the body; `start_file(fields so far, filename)` returns where the file goes (it may
-    refuse the upload by raising, before any byte is written)."""
+    refuse the upload by raising, before any byte is written); `on_file_data(size)` is told the
+    file's size with each piece before the piece is written (it may stop the upload by raising)."""
     if not boundary:
         raise BadRequest("Send the file as multipart/form-data with a `raw_file` part.", message_type="invalid_upload")
     decoder = MultipartDecoder(boundary.encode("latin-1"), max_form_memory_size=4 * chunk + 65536, max_parts=MAX_FIELDS + 1)
@@ -100,6 +109,7 @@ def receive(
                                 upload.file.size += len(event.data)
                                 if upload.file.size > max_bytes:
                                     raise PayloadTooLarge(f"Files are limited to {max_bytes} bytes.")
+                                on_file_data(upload.file.size)
                                 digest.update(event.data)
                                 out.write(event.data)
                             if not event.more_data:

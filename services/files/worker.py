@@ -11,8 +11,12 @@ Conversion tasks arrive as `files.conversion.requested` events on the queue
 sharing a broker never take each other's tasks; CONVERSION_QUEUE overrides). A conversion may run for
 minutes: it runs in a helper thread while the consumer's thread keeps the broker connection alive
 (heartbeats), so the task stays delivered to this worker until it is finished and acknowledged.
-If the worker dies, the broker delivers the task again (see services/files/convert.py for how a
-repeated attempt cleans up and how attempts are bounded).
+If the worker dies, the broker delivers the task again (see services/files/conversion/task.py for
+how a repeated attempt cleans up and how attempts are bounded).
+
+`CONVERSION_CONCURRENCY` tasks run at once, each on a consumer (connection) of its own with a
+prefetch of one: a file that keeps its sandbox busy until a limit stops it holds one of them,
+never the others' conversions.
 """
 from __future__ import annotations
 
@@ -23,7 +27,8 @@ from typing import Any, Mapping
 from services.files.acl import QUEUES
 from services.files.acl import consumers as permission_consumers
 from services.files.app import DEFAULTS, SERVICE, build_context
-from services.files.convert import handle_task
+from services.files.conversion.sandboxed import sweep_stale_scratch
+from services.files.conversion.task import handle_task
 from services.files.events import ConversionRequested
 from services.files.store import OUTBOX_COLLECTIONS
 from shared.config import load_config
@@ -32,7 +37,8 @@ from shared.events.backoff import Backoff
 
 log = logging.getLogger(__name__)
 __all__ = ["QUEUES", "conversion_queue", "run", "main"]  # QUEUES: the consumers' queues besides the conversion's
-DEFAULTS_WORKER: dict[str, Any] = {**DEFAULTS, "CONVERSION_QUEUE": "", "CONVERSION_RETRY_DELAY_MS": 2000}
+DEFAULTS_WORKER: dict[str, Any] = {**DEFAULTS, "CONVERSION_QUEUE": "", "CONVERSION_RETRY_DELAY_MS": 2000,
+                                   "CONVERSION_CONCURRENCY": 2}
 
 
 def conversion_queue(config: Mapping[str, Any]) -> str:
@@ -118,20 +124,24 @@ def run(config: Mapping[str, Any], *, stop: threading.Event | None = None, confi
     config = {**DEFAULTS_WORKER, **dict(config)}
     db = connect_mongo(config, service=SERVICE)
     ctx = build_context(config, db)
-    consumer = build_consumer(config, db, ctx, poll_interval=poll_interval, max_backoff=max_backoff)
+    consumers = [build_consumer(config, db, ctx, poll_interval=poll_interval, max_backoff=max_backoff)
+                 for _ in range(max(1, int(config["CONVERSION_CONCURRENCY"])))]
     # The queue must exist before the relay publishes the first task, or the broker drops it.
     backoff = Backoff(0.1, max_backoff)
     while not stop.is_set():
         try:
-            consumer.declare()
+            consumers[0].declare()
             ctx.store.ensure_indexes()
+            swept = sweep_stale_scratch(ctx.store.tmp_dir(), older_than_seconds=2 * ctx.sandbox.wall_seconds)
+            if swept:
+                log.info("removed %d scratch folders left by a stopped worker", swept)
             break
         except Exception as exc:
             delay = backoff.next()
             log.warning("cannot declare the conversion queue yet (%s); retrying in %.1fs", exc, delay)
             stop.wait(delay)
 
-    def consume() -> None:
+    def consume(consumer: ConversionConsumer) -> None:
         while not stop.is_set():
             try:
                 consumer.run(stop)
@@ -139,15 +149,18 @@ def run(config: Mapping[str, Any], *, stop: threading.Event | None = None, confi
                 log.exception("the conversion consumer crashed; restarting")
                 stop.wait(1.0)
 
-    thread = threading.Thread(target=consume, name="files consumer", daemon=True)
-    thread.start()
+    threads = [threading.Thread(target=consume, args=(consumer,), name=f"files consumer {number}", daemon=True)
+               for number, consumer in enumerate(consumers)]
+    for thread in threads:
+        thread.start()
     try:
         run_worker(service=SERVICE, config=config, relay_collections=OUTBOX_COLLECTIONS,
                    consumers=permission_consumers(db, poll_interval=poll_interval), stop=stop, db=db,
                    relay_options={"poll_interval": poll_interval}, max_backoff=max_backoff, configure_logs=configure_logs)
     finally:
         stop.set()
-        thread.join(30)
+        for thread in threads:
+            thread.join(30)
 
 
 def main() -> None:

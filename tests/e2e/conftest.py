@@ -37,6 +37,8 @@ def system(tmp_path_factory, mongo_url, amqp_url, smtp_sink):
             "GUNICORN_THREADS": "4",
             "SMTP_HOST": "127.0.0.1",
             "SMTP_PORT": str(smtp_sink.port),
+            # A reader that never ends meets its limit within seconds (tests/e2e/test_hostile_uploads_e2e.py).
+            "SANDBOX_CPU_SECONDS": "8",
         },
     )
     system.start(say=lambda text: None)

@@ -9,10 +9,11 @@ import h5py
 import numpy as np
 import pytest
 
-from services.files import detect
-from services.files.archives import safe_parts
-from services.files.convert import ConversionError, operations_log
-from services.files.neo_objects import plain
+from services.files.conversion import detect
+from services.files.conversion.archive_rules import safe_parts
+from services.files.conversion.errors import ConversionError
+from services.files.conversion.task import operations_log
+from services.files.conversion.neo_objects import plain
 
 
 def kinds(tmp_path, name, data):

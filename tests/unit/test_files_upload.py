@@ -8,6 +8,7 @@ import pytest
 
 from services.files.upload import receive
 from shared.errors import BadRequest, PayloadTooLarge
+from shared.quota import QuotaExceeded
 
 BOUNDARY = "----bound"
 
@@ -76,3 +77,21 @@ def test_a_refusal_by_start_file_writes_nothing(tmp_path):
     with pytest.raises(BadRequest):
         receive(io.BytesIO(body([("raw_file", b"x", "a")])), BOUNDARY, start_file=refuse, max_bytes=10, max_field_bytes=10)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_on_file_data_sees_each_size_before_it_is_written_and_may_stop_the_upload(tmp_path):
+    """The quota's hook (services/files/quota.py): told the file's size with each piece, before the
+    piece is written; raising stops the upload and removes the partial file."""
+    seen = []
+
+    def budget(size):
+        written = (tmp_path / "f").stat().st_size
+        seen.append((size, written))
+        if size > 2000:
+            raise QuotaExceeded()
+
+    with pytest.raises(QuotaExceeded):
+        receive(io.BytesIO(body([("raw_file", b"x" * 5000, "a")])), BOUNDARY, start_file=lambda f, n: tmp_path / "f",
+                max_bytes=10**6, max_field_bytes=100, chunk=512, on_file_data=budget)
+    assert seen and all(size > written for size, written in seen) and seen[-1][0] > 2000 > seen[-2][0]
+    assert not (tmp_path / "f").exists()

@@ -5,7 +5,8 @@ an `analogsignalarray` when N > 1); an `Event` of K times becomes an `eventarray
 an `Epoch` an `epocharray` with its `epoch`s; spike trains keep their waveforms. Times go in s,
 rates in hz, voltages in mv. A signal in other units (pA, dimensionless...) keeps its numbers, is
 stored as mv and says so in `annotations.original_units`. Names of types without a `name`
-attribute go to `annotations.name`. Every object gets the job's `file_origin` tag, so that a
+attribute go to `annotations.name`. This runs in the parse sandbox: objects go into the plan
+(plan.py); the worker creates them and tags each with the task's `file_origin`, so that a
 repeated attempt can find and remove what an interrupted one created.
 """
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 import numpy as np
 
 if TYPE_CHECKING:
-    from services.files.convert import Job
+    from services.files.conversion.plan import PlanWriter, Ref
 
 MAX_ANNOTATION_ITEMS = 10_000
 
@@ -95,36 +96,36 @@ def _datetime(value: Any) -> str | None:
     return None
 
 
-def write_block(job: "Job", block: Any, position: int) -> str:
+def write_block(plan: "PlanWriter", block: Any, position: int) -> "Ref":
     """The whole block: segments with their signals, spike trains, events and epochs."""
-    body = {"name": str(block.name or f"{job.title} block {position}")[:10_000], "index": position,
+    body = {"name": str(block.name or f"{plan.title} block {position}")[:10_000], "index": position,
             "annotations": annotations_of(block, file_origin=getattr(block, "file_origin", None)), **_common(block)}
     when = _datetime(getattr(block, "file_datetime", None) or getattr(block, "rec_datetime", None))
     if when:
         body["filedatetime"] = when
-    block_id = job.create("block", body)
+    block_id = plan.create("block", body)
     for index, segment in enumerate(block.segments):
-        write_segment(job, segment, block_id, index)
+        write_segment(plan, segment, block_id, index)
     return block_id
 
 
-def write_segment(job: "Job", segment: Any, block_id: str, index: int) -> str:
+def write_segment(plan: "PlanWriter", segment: Any, block_id: "Ref", index: int) -> "Ref":
     body = {"name": str(segment.name or f"segment {index}")[:10_000], "block": block_id, "index": index,
             "annotations": annotations_of(segment), **_common(segment)}
     when = _datetime(getattr(segment, "rec_datetime", None) or getattr(segment, "file_datetime", None))
     if when:
         body["filedatetime"] = when
-    segment_id = job.create("segment", body)
+    segment_id = plan.create("segment", body)
     for signal in segment.analogsignals:
-        write_analogsignal(job, signal, segment_id)
+        write_analogsignal(plan, signal, segment_id)
     for signal in getattr(segment, "irregularlysampledsignals", []):
-        write_irregular(job, signal, segment_id)
+        write_irregular(plan, signal, segment_id)
     for train in segment.spiketrains:
-        write_spiketrain(job, train, segment_id)
+        write_spiketrain(plan, train, segment_id)
     for event in segment.events:
-        write_events(job, event, segment_id)
+        write_events(plan, event, segment_id)
     for epoch in segment.epochs:
-        write_epochs(job, epoch, segment_id)
+        write_epochs(plan, epoch, segment_id)
     return segment_id
 
 
@@ -138,14 +139,14 @@ def _channel_annotations(obj: Any, channel: int) -> dict[str, Any]:
     return out
 
 
-def write_analogsignal(job: "Job", signal: Any, segment_id: str) -> list[str]:
+def write_analogsignal(plan: "PlanWriter", signal: Any, segment_id: "Ref") -> list["Ref"]:
     data, original_units = voltage(signal)
     data = data.reshape(data.shape[0], -1)
     name = str(signal.name or "signal")
     channels = data.shape[1]
     group_id = None
     if channels > 1:
-        group_id = job.create("analogsignalarray", {"segment": segment_id, "annotations": annotations_of(
+        group_id = plan.create("analogsignalarray", {"segment": segment_id, "annotations": annotations_of(
             signal, name=name, channels=channels, original_units=original_units), **_common(signal)})
     ids = []
     for channel in range(channels):
@@ -162,11 +163,11 @@ def write_analogsignal(job: "Job", signal: Any, segment_id: str) -> list[str]:
         }
         if group_id:
             body["analogsignalarray"] = group_id
-        ids.append(job.create("analogsignal", body, {"signal": np.ascontiguousarray(data[:, channel])}))
+        ids.append(plan.create("analogsignal", body, {"signal": np.ascontiguousarray(data[:, channel])}))
     return ids
 
 
-def write_irregular(job: "Job", signal: Any, segment_id: str) -> list[str]:
+def write_irregular(plan: "PlanWriter", signal: Any, segment_id: "Ref") -> list["Ref"]:
     data, original_units = voltage(signal)
     data = data.reshape(data.shape[0], -1)
     times = np.asarray(signal.times.rescale("s").magnitude, dtype=np.float64)
@@ -183,11 +184,11 @@ def write_irregular(job: "Job", signal: Any, segment_id: str) -> list[str]:
                                           **_channel_annotations(signal, channel)),
             **_common(signal),
         }
-        ids.append(job.create("irsaanalogsignal", body, {"signal": np.ascontiguousarray(data[:, channel]), "times": times}))
+        ids.append(plan.create("irsaanalogsignal", body, {"signal": np.ascontiguousarray(data[:, channel]), "times": times}))
     return ids
 
 
-def write_spiketrain(job: "Job", train: Any, segment_id: str) -> str:
+def write_spiketrain(plan: "PlanWriter", train: Any, segment_id: "Ref") -> "Ref":
     body = {
         "segment": segment_id,
         "t_start": {"units": "s", "data": _seconds(train.t_start)},
@@ -205,7 +206,7 @@ def write_spiketrain(job: "Job", train: Any, segment_id: str) -> str:
         if original_units:
             body["annotations"]["waveform_units"] = original_units
         arrays["waveforms"] = np.asarray(values)
-    return job.create("spiketrain", body, arrays)
+    return plan.create("spiketrain", body, arrays)
 
 
 def _labels(obj: Any, count: int) -> list[str]:
@@ -220,18 +221,18 @@ def _labels(obj: Any, count: int) -> list[str]:
     return out
 
 
-def write_events(job: "Job", event: Any, segment_id: str) -> list[str]:
-    array_id = job.create("eventarray", {"segment": segment_id, "annotations": annotations_of(event, name=event.name),
+def write_events(plan: "PlanWriter", event: Any, segment_id: "Ref") -> list["Ref"]:
+    array_id = plan.create("eventarray", {"segment": segment_id, "annotations": annotations_of(event, name=event.name),
                                          **_common(event)})
     times = np.atleast_1d(event.times.rescale("s").magnitude)
     labels = _labels(event, len(times))
     bodies = [{"label": labels[i], "time": {"units": "s", "data": float(times[i])}, "segment": segment_id,
                "eventarray": array_id, "annotations": _channel_annotations(event, i)} for i in range(len(times))]
-    return [array_id, *job.create_many("event", bodies)]
+    return [array_id, *plan.create_many("event", bodies)]
 
 
-def write_epochs(job: "Job", epoch: Any, segment_id: str) -> list[str]:
-    array_id = job.create("epocharray", {"segment": segment_id, "annotations": annotations_of(epoch, name=epoch.name),
+def write_epochs(plan: "PlanWriter", epoch: Any, segment_id: "Ref") -> list["Ref"]:
+    array_id = plan.create("epocharray", {"segment": segment_id, "annotations": annotations_of(epoch, name=epoch.name),
                                          **_common(epoch)})
     times = np.atleast_1d(epoch.times.rescale("s").magnitude)
     durations = np.broadcast_to(np.atleast_1d(epoch.durations.rescale("s").magnitude), times.shape)
@@ -239,11 +240,11 @@ def write_epochs(job: "Job", epoch: Any, segment_id: str) -> list[str]:
     bodies = [{"label": labels[i], "time": {"units": "s", "data": float(times[i])},
                "duration": {"units": "s", "data": float(durations[i])}, "segment": segment_id,
                "epocharray": array_id, "annotations": _channel_annotations(epoch, i)} for i in range(len(times))]
-    return [array_id, *job.create_many("epoch", bodies)]
+    return [array_id, *plan.create_many("epoch", bodies)]
 
 
-def container(job: "Job", name: str, **annotations: Any) -> tuple[str, str]:
+def container(plan: "PlanWriter", name: str, **annotations: Any) -> tuple["Ref", "Ref"]:
     """A block with one segment, for converters whose files have no structure of their own."""
-    block_id = job.create("block", {"name": name[:10_000], "annotations": plain(annotations)})
-    segment_id = job.create("segment", {"name": "segment 0", "block": block_id, "index": 0})
+    block_id = plan.create("block", {"name": name[:10_000], "annotations": plain(annotations)})
+    segment_id = plan.create("segment", {"name": "segment 0", "block": block_id, "index": 0})
     return block_id, segment_id

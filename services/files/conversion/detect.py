@@ -2,8 +2,10 @@
 
 `detect(path, title)` returns candidates in the order they are tried. Each names the converter
 (as it appears in `operations_log`), the conversion type of seed 000 and, for NEO readers, the
-neo I/O class. NEO readers that unpickle or evaluate file content (PickleIO, ElphyIO) or load
-native libraries named by the file (NeurosharectypesIO) are never used.
+neo I/O class. NEO readers that unpickle or evaluate file content (PickleIO, ElphyIO), load
+native libraries named by the file (NeurosharectypesIO) or download and run code (Plexon2IO
+fetches a DLL and runs it under wine) are never used. Detection runs in the parse sandbox: it
+opens the upload with h5py and tarfile.
 """
 from __future__ import annotations
 
@@ -13,12 +15,16 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from services.files.conversion.archive_rules import Budget, open_tar
+from services.files.conversion.errors import ConversionError
+from services.files.conversion.hdf5_rules import is_hdf5
+
 NEUROSHARE, NEO_IO, ASCII_CSV, ODML, HDF5, ZIP, TAR = 1, 2, 3, 4, 5, 6, 7
 CONVERTER_NAMES = {NEUROSHARE: "neuroshare", NEO_IO: "neo-io", ASCII_CSV: "ascii-csv", ODML: "odml", HDF5: "hdf5",
                    ZIP: "zip", TAR: "tar"}
-HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
-# Never: they unpickle (PickleIO), eval() header text (ElphyIO) or load a shared library (NeurosharectypesIO).
-UNSAFE_IOS = frozenset({"PickleIO", "ElphyIO", "NeurosharectypesIO", "ExampleIO"})
+# Never: they unpickle (PickleIO), eval() header text (ElphyIO), load a shared library
+# (NeurosharectypesIO, also exported as NeuroshareIO), or download a DLL and run it (Plexon2IO).
+UNSAFE_IOS = frozenset({"PickleIO", "ElphyIO", "NeurosharectypesIO", "NeuroshareIO", "Plexon2IO", "ExampleIO"})
 # Readers that take any bytes or any text as data: never chosen by a file's name alone.
 GENERIC_IOS = frozenset({"AsciiSignalIO", "AsciiSpikeTrainIO", "AsciiImageIO", "RawBinarySignalIO", "TiffIO"})
 # Formats of the Neuroshare family (vendors with Neuroshare libraries), recognised by their
@@ -134,7 +140,7 @@ def detect(path: Path, title: str) -> list[Candidate]:
     # By the magic at the start only: zipfile.is_zipfile also says yes to a TAR that holds a ZIP.
     if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
         candidates.append(Candidate(ZIP))
-    elif head.startswith(HDF5_MAGIC) or head[512:520] == HDF5_MAGIC:
+    elif is_hdf5(path):
         kind = _hdf5_kind(path)
         if kind == "nix":
             candidates.append(Candidate(NEO_IO, "NixIO", "nix"))
@@ -165,10 +171,14 @@ def _is_tar(path: Path, head: bytes) -> bool:
     if head[257:262] == b"ustar":
         return True
     if head[:2] == b"\x1f\x8b" or head[:3] == b"BZh" or head[:6] == b"\xfd7zXZ\x00":
+        # The first header only, measured before tarfile reads it (a compressed PAX header can claim gigabytes).
+        budget = Budget(max_members=1, max_bytes=64 * 1024**2, max_ratio=float("inf"), compressed_size=len(head))
         try:
-            with tarfile.open(path, "r:*") as archive:
+            with open_tar(path, budget) as archive:
                 return archive.next() is not None
-        except (tarfile.TarError, OSError, EOFError):
+        except ConversionError:
+            return True  # a TAR, and a hostile one: the archive converter says why it refuses it
+        except (tarfile.TarError, OSError, EOFError, ValueError):
             return False
     return False
 
