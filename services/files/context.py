@@ -4,7 +4,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from services.files.clients import MetadataClient, NeoClient
-from services.files.conversion.source import ParseLimits
 from services.files.store import FilesStore
 from shared.sandbox import SandboxSettings
 
@@ -26,13 +25,6 @@ class Limits:
     csv_max_bytes: int = 256 * 1024**2
     odml_max_bytes: int = 32 * 1024**2
     datafile_quota_bytes: int = 0  # stored bytes per user (quota.py); 0 = unlimited
-
-    def parse_limits(self) -> ParseLimits:
-        """The limits the parse sandbox applies to the upload's content."""
-        return ParseLimits(csv_max_bytes=self.csv_max_bytes, odml_max_bytes=self.odml_max_bytes,
-                           hdf5_max_dataset_bytes=self.hdf5_max_dataset_bytes,
-                           archive_max_members=self.archive_max_members, archive_max_bytes=self.archive_max_bytes,
-                           archive_max_ratio=self.archive_max_ratio, archive_max_depth=self.archive_max_depth)
 
 
 @dataclass(frozen=True)

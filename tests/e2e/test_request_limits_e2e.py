@@ -12,12 +12,10 @@ import json
 import uuid
 from urllib.parse import urlsplit
 
-import pymongo
 import pytest
 import requests
 
-from stack.procs import free_port
-from stack.system import System
+from tests.e2e.conftest import running_system
 
 MiB = 1024 * 1024
 SERVICE_BODY = 1 * MiB  # MAX_BODY_BYTES (auth, metadata, files, acl)
@@ -32,41 +30,11 @@ GATEWAY_UPLOAD = 32 * MiB
 
 @pytest.fixture(scope="module")
 def bounded(tmp_path_factory, mongo_url, amqp_url):
-    tag = uuid.uuid4().hex[:10]
-    exchange, db_prefix = f"gnode.e2e.{tag}", f"gnode_e2e_{tag}_"
-    system = System(
-        var_dir=tmp_path_factory.mktemp("bounded"),
-        gateway_port=free_port(),
-        random_ports=True,
-        mongo_url=mongo_url,
-        amqp_url=amqp_url,
-        extra_env={
-            "EVENT_EXCHANGE": exchange,
-            "MONGO_DB_PREFIX": db_prefix,
-            "PASSWORD_HASH_MEMORY_KIB": "8192",
-            "PASSWORD_HASH_TIME_COST": "1",
-            "GUNICORN_WORKERS": "1",
-            "GUNICORN_THREADS": "4",
-            "MAX_BODY_BYTES": str(SERVICE_BODY),
-            "MAX_JSON_BYTES": str(NEO_JSON),
-            "MAX_UPLOAD_BYTES": str(FILES),
-            "MAX_ARRAY_UPLOAD_BYTES": str(ARRAYS),
-            "IMPORT_MAX_BYTES": str(IMPORT),
-            "GATEWAY_MAX_BODY_BYTES": str(GATEWAY_BODY),
-            "GATEWAY_MAX_UPLOAD_BYTES": str(GATEWAY_UPLOAD),
-        },
-    )
-    system.start(say=lambda text: None)
-    yield system
-    system.stop()
-    client = pymongo.MongoClient(mongo_url)
-    for name in client.list_database_names():
-        if name.startswith(db_prefix):
-            client.drop_database(name)
-    try:
-        system.delete_broker_topology(exchange)
-    except Exception:
-        pass
+    with running_system(tmp_path_factory.mktemp("bounded"), mongo_url, amqp_url, GUNICORN_WORKERS=1,
+                        GUNICORN_THREADS=4, MAX_BODY_BYTES=SERVICE_BODY, MAX_JSON_BYTES=NEO_JSON, MAX_UPLOAD_BYTES=FILES,
+                        MAX_ARRAY_UPLOAD_BYTES=ARRAYS, IMPORT_MAX_BYTES=IMPORT, GATEWAY_MAX_BODY_BYTES=GATEWAY_BODY,
+                        GATEWAY_MAX_UPLOAD_BYTES=GATEWAY_UPLOAD) as system:
+        yield system
 
 
 @pytest.fixture(scope="module")

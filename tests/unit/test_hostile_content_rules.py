@@ -23,6 +23,7 @@ from services.files.conversion.plan import (
     PLAN_NAME, PlanWriter, load_array, member_file, members_folder, read_plan,
 )
 from services.metadata.odml_parse import InvalidDocument, read_document
+from tests import hostile_files as hostile
 
 MiB = 1024 * 1024
 
@@ -156,34 +157,14 @@ def test_a_plain_tar_passes(tmp_path):
 
 # --- text formats --------------------------------------------------------------------------------
 
-YAML_BOMB = """
-a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
-b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
-c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
-d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
-e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
-f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
-g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
-h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]
-i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
-odml-version: '1.1'
-Document: {sections: [{name: s, type: t, properties: [{name: p, value: *i}]}]}
-"""
-
-XML_BOMB = """<?xml version="1.0"?>
-<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
-<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>
-<odML version="1.1"><section><name>&lol3;</name><type>t</type></section></odML>"""
-
-
 def test_a_yaml_alias_bomb_is_refused_at_its_first_alias():
     with pytest.raises(InvalidDocument, match="aliases"):
-        read_document(YAML_BOMB.encode(), "yaml")
+        read_document(hostile.yaml_alias_bomb()[1], "yaml")
 
 
 def test_an_xml_entity_bomb_is_refused():
     with pytest.raises(InvalidDocument, match="DOCTYPE"):
-        read_document(XML_BOMB.encode(), "xml")
+        read_document(hostile.xml_entity_bomb()[1], "xml")
 
 
 def test_yaml_without_aliases_still_reads():

@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
+from services.files.context import Limits
 from services.files.conversion.detect import CONVERTER_NAMES, Candidate
 from services.files.conversion.errors import ConversionError
 from services.files.conversion.parse import CANDIDATE_MARK, DETECTED_MARK, ENTRY, PLAN_FOLDER
+from services.files.conversion.source import ParseLimits
 from shared.sandbox import SandboxFailed, run_sandboxed
 from shared.sandbox.outputs import open_output
 
@@ -169,12 +171,20 @@ def scratch_folder(job: "Job") -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def parse_limits(limits: Limits) -> ParseLimits:
+    """The limits the parse applies to the upload's content, from the service's."""
+    return ParseLimits(csv_max_bytes=limits.csv_max_bytes, odml_max_bytes=limits.odml_max_bytes,
+                       hdf5_max_dataset_bytes=limits.hdf5_max_dataset_bytes,
+                       archive_max_members=limits.archive_max_members, archive_max_bytes=limits.archive_max_bytes,
+                       archive_max_ratio=limits.archive_max_ratio, archive_max_depth=limits.archive_max_depth)
+
+
 def parse(job: "Job", scratch: Path, *, start: int = 0, params: dict[str, Any] | None = None) -> Parsed:
     """Run the parse in the sandbox, from candidate `start`; ParseStopped when it gave no answer."""
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
     orders = {"title": job.title, "options": job.doc.get("options") or {}, "start": start,
-              "limits": job.ctx.limits.parse_limits().to_params(), **(params or {})}
+              "limits": parse_limits(job.ctx.limits).to_params(), **(params or {})}
     try:
         value = run_sandboxed(ENTRY, input_path=job.path, scratch=scratch, params=orders, settings=job.ctx.sandbox,
                               on_tick=job.heartbeat, env=PARSE_ENV)
