@@ -3,8 +3,7 @@
 A service keeps one counter document per user in a collection of its own (`{_id: user_id,
 used: bytes}`). `reserve` adds to it only while the total stays within the limit, in one
 conditional update, so concurrent uploads cannot both pass the check; `release` gives bytes back
-(a failed upload, a deleted object). `recount` rebuilds a counter from the service's own documents
-when it may have drifted (a process died between storing and counting).
+(a failed upload, a deleted object).
 
 A limit of 0 means "no quota".
 """
@@ -67,9 +66,6 @@ class Quota:
         if nbytes > 0:
             self.counters.update_one({"_id": owner},
                                      [{"$set": {"used": {"$max": [0, {"$subtract": ["$used", nbytes]}]}}}])
-
-    def recount(self, owner: int, used: int) -> None:
-        self.counters.update_one({"_id": owner}, {"$set": {"used": max(0, int(used))}}, upsert=True)
 
     def _ensure(self, owner: int) -> None:
         if self.counters.find_one({"_id": owner}, {"_id": 1}) is None:
