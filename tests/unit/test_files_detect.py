@@ -62,10 +62,23 @@ def test_neuroshare_signatures_and_names(tmp_path):
     assert "neo-io(AxonIO)" in kinds(tmp_path, "cell.abf", b"\x00" * 100)
 
 
-@pytest.mark.parametrize("name", ["x.pkl", "x.pickle", "x.txt", "x.raw"])
+@pytest.mark.parametrize("name", ["x.pkl", "x.pickle", "x.txt", "x.raw", "x.pl2"])
 def test_unsafe_or_generic_readers_are_never_chosen_by_name(tmp_path, name):
     labels = kinds(tmp_path, name, b"\x80\x04\x95 not really \x00")
-    assert not any(io in label for label in labels for io in ("PickleIO", "AsciiSignalIO", "RawBinarySignalIO"))
+    assert not any(io in label for label in labels
+                   for io in ("PickleIO", "AsciiSignalIO", "RawBinarySignalIO", "Plexon2IO"))
+
+
+def test_readers_that_download_unpickle_or_load_libraries_are_never_used(tmp_path):
+    """Plexon2IO fetches a DLL and runs it under wine; PickleIO unpickles; NeurosharectypesIO loads
+    a library: refused even when asked for by name."""
+    from services.files.conversion.converters.neo_io import read_neo_blocks
+
+    path = tmp_path / "x.pl2"
+    path.write_bytes(b"\x00" * 64)
+    for io_name in ("Plexon2IO", "PickleIO", "NeurosharectypesIO", "NeuroshareIO", "ElphyIO"):
+        with pytest.raises(ConversionError, match="never used on uploaded files"):
+            read_neo_blocks(path, io_name)
 
 
 @pytest.mark.parametrize("name, parts", [
